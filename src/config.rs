@@ -1,0 +1,419 @@
+//! Configuration: command-line flags and environment variables, parsed once and validated at start.
+//!
+//! A flag beats its variable, which beats the default. Variable names are the Flask original's
+//! (`METRICS_BACKEND`, `OTEL_EXPORTER`, ...) and OpenTelemetry's standard `OTEL_*` names. Values are
+//! case-insensitive. An invalid value is an error at start (the original silently fell back).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{CommandFactory, Parser, ValueEnum, error::ContextKind, error::ErrorKind};
+use url::Url;
+
+/// Exit code for invalid configuration, as for any usage error.
+pub const EXIT_CONFIG: i32 = 2;
+
+/// Everything the service needs to start, typed and validated.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "prom-metrics-app", version = crate::VERSION, about, long_about = None)]
+pub struct Config {
+    /// Metrics backend: `prometheus` serves /metrics; `otel` pushes metrics through the OpenTelemetry SDK.
+    #[arg(long, env = "METRICS_BACKEND", value_name = "METRICS_BACKEND", default_value = "prometheus", ignore_case = true)]
+    pub metrics_backend: Backend,
+
+    /// Where traces (and OTel metrics) go: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
+    #[arg(long, env = "OTEL_EXPORTER", value_name = "OTEL_EXPORTER", default_value = "console", ignore_case = true)]
+    pub otel_exporter: Exporter,
+
+    /// OTLP collector URL [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
+    pub otel_exporter_otlp_endpoint: Option<Url>,
+
+    /// Send OTLP in plain text (`true`) or over TLS with the system's roots (`false`).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_name = "OTEL_EXPORTER_OTLP_INSECURE", default_value = "true", value_parser = parse_bool)]
+    pub otel_exporter_otlp_insecure: bool,
+
+    /// OTLP transport: `grpc` or `http/protobuf`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_name = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "grpc", ignore_case = true)]
+    pub otel_exporter_otlp_protocol: OtlpProtocol,
+
+    /// Headers sent with every OTLP export, as `key=value,key2=value2` (values URL-encoded).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_name = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = parse_key_values, hide_env_values = true)]
+    pub otel_exporter_otlp_headers: Option<KeyValues>,
+
+    /// Time limit of one OTLP export, in milliseconds.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_name = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value = "10000", value_parser = parse_millis)]
+    pub otel_exporter_otlp_timeout: Duration,
+
+    /// Trace sampler, as the OpenTelemetry specification names them.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER", value_name = "OTEL_TRACES_SAMPLER", default_value = "parentbased_always_on", ignore_case = true)]
+    pub otel_traces_sampler: Sampler,
+
+    /// Sampling ratio from 0 to 1 for the `traceidratio` samplers [default: 1].
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_name = "OTEL_TRACES_SAMPLER_ARG", value_parser = parse_ratio)]
+    pub otel_traces_sampler_arg: Option<f64>,
+
+    /// Interval between two pushes of OTel metrics, in milliseconds.
+    #[arg(long, env = "OTEL_METRIC_EXPORT_INTERVAL", value_name = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "10000", value_parser = parse_interval)]
+    pub otel_metric_export_interval: Duration,
+
+    /// Context propagation formats, comma-separated: tracecontext, baggage, b3, b3multi, none.
+    #[arg(long, env = "OTEL_PROPAGATORS", value_name = "OTEL_PROPAGATORS", default_value = "tracecontext,baggage", value_parser = parse_propagators)]
+    pub otel_propagators: Propagators,
+
+    /// `service.name` of the telemetry resource [default: prom-metrics-app].
+    #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+
+    /// Extra resource attributes, as `key=value,key2=value2`.
+    #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES", value_name = "OTEL_RESOURCE_ATTRIBUTES", value_parser = parse_key_values)]
+    pub otel_resource_attributes: Option<KeyValues>,
+
+    /// Log to stdout instead of the rotated file `logs/prom-metrics-app.log`.
+    #[arg(long, env = "LOG_TO_STDOUT", value_name = "LOG_TO_STDOUT", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub log_to_stdout: bool,
+
+    /// Log filter in `RUST_LOG` syntax, e.g. `info`, `warn,prom_metrics_app=debug`.
+    #[arg(long, env = "RUST_LOG", value_name = "RUST_LOG", default_value = "info", value_parser = parse_log_filter)]
+    pub log_level: String,
+
+    /// Folder of the log file when not logging to stdout.
+    #[arg(long, env = "LOG_DIR", value_name = "LOG_DIR", default_value = "logs")]
+    pub log_dir: PathBuf,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "LISTEN_ADDR", value_name = "LISTEN_ADDR", default_value = "0.0.0.0:5000", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// How long in-flight requests may run after SIGTERM/SIGINT, e.g. `30s`, `500ms`, `2m`.
+    #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", value_name = "SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace_period: Duration,
+}
+
+/// Which metrics backend records the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// prometheus-client registry, pulled from /metrics.
+    Prometheus,
+    /// OpenTelemetry SDK, pushed by a periodic reader.
+    Otel,
+}
+
+/// Where spans and OTel metrics are exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Exporter {
+    /// Human-readable text on stdout.
+    Console,
+    /// OTLP to a collector.
+    Otlp,
+    /// No export.
+    None,
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC, port 4317.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies, port 4318.
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// Trace samplers of the OpenTelemetry specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Sampler {
+    AlwaysOn,
+    AlwaysOff,
+    Traceidratio,
+    ParentbasedAlwaysOn,
+    ParentbasedAlwaysOff,
+    ParentbasedTraceidratio,
+}
+
+/// One context propagation format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagator {
+    TraceContext,
+    Baggage,
+    B3,
+    B3Multi,
+}
+
+/// The ordered, de-duplicated list of propagation formats (empty for `none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Propagators(pub Vec<Propagator>);
+
+/// An ordered list of `key=value` pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyValues(pub Vec<(String, String)>);
+
+impl Config {
+    /// Parses flags and environment; on bad input prints one line and exits with code 2.
+    pub fn parse_or_exit() -> Self {
+        match Self::try_parse_from(std::env::args_os()) {
+            Ok(config) => config,
+            Err(err) => match one_line(&err) {
+                Some(line) => {
+                    eprintln!("{line}");
+                    std::process::exit(EXIT_CONFIG);
+                }
+                None => err.exit(),
+            },
+        }
+    }
+
+    /// The OTLP endpoint, defaulting by protocol as the OpenTelemetry specification does.
+    pub fn otlp_endpoint(&self) -> Url {
+        if let Some(url) = &self.otel_exporter_otlp_endpoint {
+            return url.clone();
+        }
+        let default = match self.otel_exporter_otlp_protocol {
+            OtlpProtocol::Grpc => "http://localhost:4317",
+            OtlpProtocol::HttpProtobuf => "http://localhost:4318",
+        };
+        Url::parse(default).expect("default endpoints are valid URLs")
+    }
+
+    /// The sampling ratio for the ratio samplers.
+    pub fn sampler_ratio(&self) -> f64 {
+        self.otel_traces_sampler_arg.unwrap_or(1.0)
+    }
+
+    /// The default configuration, as if started with no flags and no variables.
+    pub fn defaults() -> Self {
+        Self::try_parse_from(["prom-metrics-app"]).expect("defaults are valid")
+    }
+}
+
+/// Renders an invalid-value error as one line that names the variable, the flag, the value and the
+/// valid choices. Other clap errors (help, version, unknown flags) keep clap's own output.
+fn one_line(err: &clap::Error) -> Option<String> {
+    if !matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return None;
+    }
+    let arg = err.get(ContextKind::InvalidArg)?.to_string();
+    let value = err.get(ContextKind::InvalidValue).map(|v| v.to_string()).unwrap_or_default();
+    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_string();
+    let command = Config::command();
+    let variable = command
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|long| flag == format!("--{long}")))
+        .and_then(|a| a.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .unwrap_or_else(|| flag.clone());
+    let reason = match err.get(ContextKind::ValidValue) {
+        Some(clap::error::ContextValue::Strings(valid)) => {
+            format!("valid values are {}", valid.join(", "))
+        }
+        _ => std::error::Error::source(err)
+            .map(|source| source.to_string())
+            .unwrap_or_else(|| "see --help".to_string()),
+    };
+    Some(format!("error: invalid value '{value}' for {variable} ({flag}): {reason}"))
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("valid values are true, false (also 1, 0, yes, no, on, off)".to_string()),
+    }
+}
+
+fn parse_log_filter(value: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(value)
+        .map(|_| value.to_string())
+        .map_err(|e| format!("{e}; expected a filter such as info or warn,prom_metrics_app=debug"))
+}
+
+fn parse_endpoint(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value)
+        .map_err(|e| format!("{e}; expected a URL such as http://collector:4317"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http:// or https:// URL with a host, such as http://collector:4317".to_string());
+    }
+    Ok(url)
+}
+
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    value
+        .parse()
+        .map_err(|_| "expected IP:PORT, such as 0.0.0.0:5000 or [::]:5000".to_string())
+}
+
+fn parse_millis(value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| "expected a whole number of milliseconds, such as 10000".to_string())
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    match parse_millis(value)? {
+        d if d.is_zero() => Err("expected a whole number of milliseconds above 0, such as 10000".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_ratio(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err("expected a number from 0 to 1, such as 0.25".to_string()),
+    }
+}
+
+/// Parses `30s`, `500ms`, `2m` or a plain number of seconds.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim().to_ascii_lowercase();
+    let invalid = || "expected a duration such as 30s, 500ms, 2m or 30 (seconds)".to_string();
+    let (number, scale) = if let Some(n) = value.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = value.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = value.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (value.as_str(), 1.0)
+    };
+    let number: f64 = number.trim().parse().map_err(|_| invalid())?;
+    Duration::try_from_secs_f64(number * scale).map_err(|_| invalid())
+}
+
+fn parse_propagators(value: &str) -> Result<Propagators, String> {
+    let mut list = Vec::new();
+    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        let propagator = match name.as_str() {
+            "tracecontext" => Propagator::TraceContext,
+            "baggage" => Propagator::Baggage,
+            "b3" => Propagator::B3,
+            "b3multi" => Propagator::B3Multi,
+            "none" | "" => continue,
+            other => {
+                return Err(format!(
+                    "'{other}' is not supported; valid values are tracecontext, baggage, b3, b3multi, none"
+                ));
+            }
+        };
+        if !list.contains(&propagator) {
+            list.push(propagator);
+        }
+    }
+    Ok(Propagators(list))
+}
+
+/// Parses the W3C-baggage-like `key=value,key2=value2` lists of `OTEL_EXPORTER_OTLP_HEADERS` and
+/// `OTEL_RESOURCE_ATTRIBUTES`, with percent-encoded values.
+fn parse_key_values(value: &str) -> Result<KeyValues, String> {
+    let mut pairs = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, val) = item
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| format!("'{item}' is not key=value; expected key=value,key2=value2"))?;
+        let val = url::form_urlencoded::parse(format!("v={}", val.trim().replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        pairs.push((key.trim().to_string(), val));
+    }
+    Ok(KeyValues(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("prom-metrics-app").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_original() {
+        let config = Config::defaults();
+
+        assert_eq!(config.metrics_backend, Backend::Prometheus);
+        assert_eq!(config.otel_exporter, Exporter::Console);
+        assert_eq!(config.otlp_endpoint().as_str(), "http://localhost:4317/");
+        assert!(config.otel_exporter_otlp_insecure);
+        assert!(!config.log_to_stdout);
+        assert_eq!(config.listen, "0.0.0.0:5000".parse().unwrap());
+        assert_eq!(config.shutdown_grace_period, Duration::from_secs(30));
+        assert_eq!(config.otel_metric_export_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn values_are_case_insensitive() {
+        let config = parse(&["--metrics-backend", "OTEL", "--otel-exporter", "CONSOLE"]).unwrap();
+
+        assert_eq!(config.metrics_backend, Backend::Otel);
+        assert_eq!(config.otel_exporter, Exporter::Console);
+    }
+
+    #[test]
+    fn invalid_backend_names_variable_value_and_choices() {
+        let err = parse(&["--metrics-backend", "foo"]).unwrap_err();
+
+        let line = one_line(&err).unwrap();
+        assert!(line.contains("METRICS_BACKEND"), "{line}");
+        assert!(line.contains("'foo'"), "{line}");
+        assert!(line.contains("prometheus, otel"), "{line}");
+    }
+
+    #[test]
+    fn invalid_bool_names_valid_choices() {
+        let err = parse(&["--otel-exporter-otlp-insecure", "maybe"]).unwrap_err();
+
+        let line = one_line(&err).unwrap();
+        assert!(line.contains("OTEL_EXPORTER_OTLP_INSECURE") && line.contains("maybe"), "{line}");
+        assert!(line.contains("true, false"), "{line}");
+    }
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn endpoint_default_follows_protocol() {
+        let config = parse(&["--otel-exporter-otlp-protocol", "http/protobuf"]).unwrap();
+
+        assert_eq!(config.otlp_endpoint().as_str(), "http://localhost:4318/");
+    }
+
+    #[test]
+    fn endpoint_must_be_http_or_https() {
+        assert!(parse_endpoint("localhost:4317").is_err());
+        assert!(parse_endpoint("ftp://collector:21").is_err());
+        assert!(parse_endpoint("https://collector:4317").is_ok());
+    }
+
+    #[test]
+    fn propagators_are_parsed_in_order_without_duplicates() {
+        let parsed = parse_propagators("b3multi, tracecontext,b3multi").unwrap();
+
+        assert_eq!(parsed.0, vec![Propagator::B3Multi, Propagator::TraceContext]);
+        assert!(parse_propagators("none").unwrap().0.is_empty());
+        assert!(parse_propagators("xray").unwrap_err().contains("xray"));
+    }
+
+    #[test]
+    fn key_values_are_percent_decoded() {
+        let parsed = parse_key_values("api-key=a%20b,team=sre").unwrap();
+
+        assert_eq!(parsed.0[0], ("api-key".to_string(), "a b".to_string()));
+        assert_eq!(parsed.0[1], ("team".to_string(), "sre".to_string()));
+        assert!(parse_key_values("novalue").is_err());
+    }
+
+    #[test]
+    fn sampler_arg_must_be_a_ratio() {
+        assert!(parse(&["--otel-traces-sampler-arg", "1.5"]).is_err());
+        assert_eq!(parse(&["--otel-traces-sampler-arg", "0.25"]).unwrap().sampler_ratio(), 0.25);
+    }
+}

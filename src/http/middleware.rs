@@ -1,0 +1,130 @@
+//! The two middlewares: `trace_requests` wraps every request in a server span and writes its access
+//! line; `count_requests` records counted requests into the metrics backend.
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    extract::{ConnectInfo, MatchedPath, Request, State},
+    http::{Version, header},
+    middleware::Next,
+    response::Response,
+};
+use opentelemetry::{propagation::TextMapPropagator, trace::TraceContextExt};
+use opentelemetry_http::HeaderExtractor;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::AppState;
+use crate::metrics::{MetricsBackend, RequestRecord, TraceRef, method_label};
+
+/// Opens the server span of a request (named `METHOD route`, OpenTelemetry's HTTP semantic
+/// conventions), continuing the caller's trace when its headers carry one, and logs the access line
+/// inside the span so the line carries the trace id.
+pub async fn trace_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    // Semantic conventions: without a route template the span is named by the method alone.
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let path = request.uri().path().to_owned();
+    let (host, port) = server_address(&request);
+    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route.as_deref(),
+        http.response.status_code = Empty,
+        url.path = %path,
+        url.scheme = "http",
+        server.address = host.as_deref(),
+        server.port = port,
+        client.address = client.as_deref(),
+        user_agent.original = user_agent.as_deref(),
+        network.protocol.version = protocol_version(request.version()),
+    );
+    let parent = state.propagator.extract(&HeaderExtractor(request.headers()));
+    if let Err(err) = span.set_parent(parent) {
+        tracing::debug!(%err, "could not continue the caller's trace");
+    }
+
+    let response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status().as_u16();
+    // Recorded as i64: tracing-opentelemetry would turn a u64 into a string attribute.
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+    span.in_scope(|| {
+        tracing::info!(target: "access", "{method} {path} {status} {:.3}ms", start.elapsed().as_secs_f64() * 1e3);
+    });
+    response
+}
+
+/// State of the counting middleware of one route.
+#[derive(Clone)]
+pub struct Counted {
+    pub backend: Arc<dyn MetricsBackend>,
+    /// The route template, fixed when the route table is built, so no lookup or allocation is
+    /// needed per request.
+    pub route: &'static str,
+}
+
+/// Times the request and records its outcome, once, after the handler answered.
+pub async fn count_requests(State(counted): State<Counted>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(request.method());
+
+    let response = next.run(request).await;
+
+    counted.backend.record(&RequestRecord {
+        method,
+        route: counted.route,
+        status: response.status().as_u16(),
+        duration: start.elapsed(),
+        trace: current_trace(),
+    });
+    response
+}
+
+/// The current sampled span, if any: the exemplar of this measurement.
+fn current_trace() -> Option<TraceRef> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_sampled()
+        .then(|| TraceRef { trace_id: span_context.trace_id(), span_id: span_context.span_id() })
+}
+
+/// `server.address` and `server.port` from the `Host` header (or the URI), as the conventions say.
+fn server_address(request: &Request) -> (Option<String>, Option<i64>) {
+    let authority = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .or_else(|| request.uri().authority().cloned());
+    match authority {
+        Some(a) => (Some(a.host().to_owned()), a.port_u16().map(i64::from)),
+        None => (None, None),
+    }
+}
+
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}

@@ -1,0 +1,151 @@
+//! The HTML pages, rendered from templates compiled into the binary, and their embedded assets.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::{
+    extract::{RawQuery, State},
+    http::{StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use tracing::Instrument;
+
+use super::{AppError, AppState};
+use crate::metrics::Snapshot;
+
+/// The longest `/do_task` may be asked to take, in seconds.
+pub const MAX_TASK_SECONDS: f64 = 60.0;
+/// How long `/do_task` takes without `?seconds=`, as in the original.
+pub const DEFAULT_TASK_SECONDS: f64 = 5.0;
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct HomePage {
+    version: &'static str,
+    backend: &'static str,
+    exporter: &'static str,
+    scraped: bool,
+}
+
+#[derive(Template)]
+#[template(path = "view_metrics.html")]
+struct MetricsPage {
+    backend: &'static str,
+    snapshot: Snapshot,
+}
+
+#[derive(Template)]
+#[template(path = "do_task.html")]
+struct TaskPage {
+    seconds: f64,
+}
+
+#[derive(Template)]
+#[template(path = "404.html")]
+struct NotFoundPage;
+
+#[derive(Template)]
+#[template(path = "500.html")]
+struct ServerErrorPage;
+
+fn render(template: &impl Template) -> Result<Html<String>, AppError> {
+    template.render().map(Html).map_err(|err| AppError::Internal(format!("rendering a page: {err}")))
+}
+
+/// `/` and `/index`: the home page.
+pub async fn get_home(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+    render(&HomePage {
+        version: crate::VERSION,
+        backend: state.backend.name(),
+        exporter: state.exporter,
+        scraped: state.backend.name() == "prometheus",
+    })
+}
+
+/// `/view_metrics`: the current values, read from the backend itself. Not counted.
+pub async fn view_metrics(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+    render(&MetricsPage { backend: state.backend.name(), snapshot: state.backend.snapshot() })
+}
+
+/// `/do_task`: simulated work of 5 s, or `?seconds=` from 0 to 60, in a child span of its own.
+pub async fn do_task(RawQuery(query): RawQuery) -> Result<Html<String>, AppError> {
+    let seconds = task_seconds(query.as_deref())?;
+    let work = tracing::info_span!("do_task work", otel.name = "do_task work", task.seconds = seconds);
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).instrument(work).await;
+    render(&TaskPage { seconds })
+}
+
+/// Reads `seconds` from the query string: a number from 0 to [`MAX_TASK_SECONDS`].
+fn task_seconds(query: Option<&str>) -> Result<f64, AppError> {
+    let Some(value) = query
+        .into_iter()
+        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+        .find_map(|(key, value)| (key == "seconds").then_some(value))
+    else {
+        return Ok(DEFAULT_TASK_SECONDS);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(seconds) if (0.0..=MAX_TASK_SECONDS).contains(&seconds) => Ok(seconds),
+        _ => Err(AppError::BadRequest(format!(
+            "seconds must be a number from 0 to {MAX_TASK_SECONDS}, got '{}'",
+            value.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
+/// Any unknown path: the HTML 404 page.
+pub async fn not_found() -> Response {
+    page_with_status(StatusCode::NOT_FOUND, &NotFoundPage)
+}
+
+/// The HTML 500 page.
+pub fn server_error() -> Response {
+    page_with_status(StatusCode::INTERNAL_SERVER_ERROR, &ServerErrorPage)
+}
+
+fn page_with_status(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(_) => (status, status.canonical_reason().unwrap_or("error")).into_response(),
+    }
+}
+
+/// The stylesheet of every page, embedded so pages look right offline.
+pub async fn get_stylesheet() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", include_str!("../../static/style.css"))
+}
+
+/// The icon, embedded.
+pub async fn get_favicon() -> impl IntoResponse {
+    asset("image/svg+xml", include_str!("../../static/favicon.svg"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_seconds_defaults_to_five() {
+        assert_eq!(task_seconds(None).unwrap(), 5.0);
+        assert_eq!(task_seconds(Some("other=1")).unwrap(), 5.0);
+    }
+
+    #[test]
+    fn task_seconds_accepts_fractions_in_range() {
+        assert_eq!(task_seconds(Some("seconds=0.25")).unwrap(), 0.25);
+        assert_eq!(task_seconds(Some("seconds=60")).unwrap(), 60.0);
+        assert_eq!(task_seconds(Some("seconds=0")).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn task_seconds_rejects_bad_values_with_a_reason() {
+        for bad in ["seconds=61", "seconds=-1", "seconds=abc", "seconds=NaN", "seconds=inf", "seconds="] {
+            let err = task_seconds(Some(bad)).unwrap_err();
+            assert!(err.to_string().contains("from 0 to 60"), "{bad}: {err}");
+        }
+    }
+}

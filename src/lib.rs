@@ -1,0 +1,21 @@
+//! prom-metrics-app: a web service with known behaviour, instrumented with Prometheus and
+//! OpenTelemetry, for testing monitoring pipelines end to end.
+//!
+//! - [`config`]: flags and environment variables, parsed and validated once at start.
+//! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
+//! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
+//! - [`http`]: the route table, the tracing and counting middlewares, pages, probes and `/metrics`.
+//! - [`server`]: binds, serves, and shuts down gracefully when told to.
+//!
+//! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+
+/// The version of this build.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The source revision of this build (see `build.rs`).
+pub const REVISION: &str = env!("PROM_METRICS_APP_REVISION");

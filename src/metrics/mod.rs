@@ -1,0 +1,151 @@
+//! Metrics: one small backend trait, fed by the counting middleware, with a Prometheus and an
+//! OpenTelemetry implementation.
+//!
+//! The middleware classifies each request once ([`RequestRecord`]); a backend only turns that record
+//! into its own instruments, so both backends count by exactly the same rule.
+
+mod exposition;
+pub mod otel;
+mod process;
+pub mod prometheus;
+mod snapshot;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::http::Method;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{SpanId, TraceId};
+
+use crate::{
+    config::{Backend, Config},
+    telemetry::Telemetry,
+};
+
+pub use exposition::Format;
+pub use snapshot::{Bucket, Snapshot};
+
+/// Upper bounds of the request histograms, in seconds: the Flask original's buckets.
+pub const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The `http_route` value shared by every path that matched no route, so that random URLs cannot
+/// create new series.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// How a counted request ended, by the original's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Any status below 400: counted in `http_successful_request_total`.
+    Success,
+    /// 4xx: counted in `http_error_4xx_total`.
+    ClientError,
+    /// 5xx: counted in `http_error_5xx_total`.
+    ServerError,
+}
+
+impl Outcome {
+    /// Classifies a response status.
+    pub fn of(status: u16) -> Self {
+        match status {
+            500.. => Outcome::ServerError,
+            400..=499 => Outcome::ClientError,
+            _ => Outcome::Success,
+        }
+    }
+}
+
+/// The trace and span a measurement was made in, for exemplars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceRef {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
+
+/// One finished, counted request. Every field is bounded, so a record never creates unbounded series.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord {
+    /// The request method, or `_OTHER` for a method outside the standard set.
+    pub method: &'static str,
+    /// The matched route template, or [`UNMATCHED_ROUTE`].
+    pub route: &'static str,
+    /// The response status code.
+    pub status: u16,
+    /// Time from the request reaching the middleware to the response leaving it.
+    pub duration: Duration,
+    /// The sampled span the request was served in, if any.
+    pub trace: Option<TraceRef>,
+}
+
+impl RequestRecord {
+    /// The request's outcome by the original's rule.
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of(self.status)
+    }
+}
+
+/// A metrics backend: records counted requests, and reports its own current values.
+pub trait MetricsBackend: Send + Sync + 'static {
+    /// Records one finished request. Called on the hot path: must not block or await.
+    fn record(&self, request: &RequestRecord);
+
+    /// The current values of the original's families, read from the backend itself.
+    fn snapshot(&self) -> Snapshot;
+
+    /// The scrape exposition in `format`, or `None` when this backend is not scraped (it pushes).
+    fn encode(&self, format: Format) -> Option<Result<String, std::fmt::Error>>;
+
+    /// A short name for logs and pages.
+    fn name(&self) -> &'static str;
+}
+
+/// Builds the backend chosen by `METRICS_BACKEND`.
+pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> {
+    match config.metrics_backend {
+        Backend::Prometheus => Arc::new(prometheus::PrometheusBackend::new()),
+        Backend::Otel => {
+            let (provider, reader) =
+                telemetry.meter_provider().expect("Telemetry::init builds a meter provider for the otel backend");
+            Arc::new(otel::OtelBackend::new(&provider.meter(crate::telemetry::SCOPE), reader))
+        }
+    }
+}
+
+/// Normalises a method to the bounded set of OpenTelemetry's semantic conventions.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_follows_the_original_rule() {
+        assert_eq!(Outcome::of(200), Outcome::Success);
+        assert_eq!(Outcome::of(302), Outcome::Success);
+        assert_eq!(Outcome::of(400), Outcome::ClientError);
+        assert_eq!(Outcome::of(404), Outcome::ClientError);
+        assert_eq!(Outcome::of(500), Outcome::ServerError);
+        assert_eq!(Outcome::of(503), Outcome::ServerError);
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+
+        assert_eq!(method_label(&custom), "_OTHER");
+        assert_eq!(method_label(&Method::POST), "POST");
+    }
+}

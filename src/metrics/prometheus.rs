@@ -1,0 +1,236 @@
+//! The Prometheus backend: a prometheus-client registry, pulled from `/metrics`.
+//!
+//! Histogram observations made inside a sampled span carry its `trace_id` and `span_id` as an
+//! exemplar (OpenMetrics only), so a dashboard can jump from a latency bucket to a trace.
+
+use std::{fmt, time::SystemTime};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
+    metrics::{counter::Counter, exemplar::HistogramWithExemplars, family::Family, gauge::Gauge},
+    registry::{Registry, Unit},
+};
+
+use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef, process};
+
+/// Labels of `http_server_request_duration_seconds`. Every value is bounded: a method from a fixed
+/// set, a route template from the route table and a status code.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    http_request_method: &'static str,
+    http_route: &'static str,
+    http_response_status_code: u16,
+}
+
+/// The exemplar label set; written as hex straight from the ids, without allocating.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceExemplar {
+    trace_id: Hex<opentelemetry::trace::TraceId>,
+    span_id: Hex<opentelemetry::trace::SpanId>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct Hex<T>(T);
+
+impl<T: fmt::LowerHex> EncodeLabelValue for Hex<T> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        fmt::Write::write_fmt(encoder, format_args!("{:x}", self.0))
+    }
+}
+
+impl From<TraceRef> for TraceExemplar {
+    fn from(trace: TraceRef) -> Self {
+        Self { trace_id: Hex(trace.trace_id), span_id: Hex(trace.span_id) }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+}
+
+type Histogram = HistogramWithExemplars<TraceExemplar>;
+
+fn new_histogram() -> Histogram {
+    HistogramWithExemplars::new(BUCKETS.into_iter())
+}
+
+/// Prometheus backend: owns its registry, so every instance (and every test) starts from zero.
+#[derive(Debug)]
+pub struct PrometheusBackend {
+    registry: Registry,
+    requests: Counter,
+    successful: Counter,
+    error_4xx: Counter,
+    error_5xx: Counter,
+    processing: Histogram,
+    duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for PrometheusBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PrometheusBackend {
+    /// A fresh registry with the original's families, the semantic-convention histogram, process
+    /// metrics and build information.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Counter::default();
+        let successful = Counter::default();
+        let error_4xx = Counter::default();
+        let error_5xx = Counter::default();
+        let processing = new_histogram();
+        let duration = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(new_histogram);
+
+        // Counters are registered without `_total`: the encoder appends it.
+        registry.register("http_requests", "Requests counted by the original's rule: home pages, /do_task and errors", requests.clone());
+        registry.register("http_successful_request", "Counted requests answered with a status below 400", successful.clone());
+        registry.register("http_error_4xx", "Counted requests answered with a 4xx status, unknown paths included", error_4xx.clone());
+        registry.register("http_error_5xx", "Counted requests answered with a 5xx status, handler failures included", error_5xx.clone());
+        registry.register_with_unit("request_processing", "Time spent serving a counted request", Unit::Seconds, processing.clone());
+        registry.register_with_unit(
+            "http_server_request_duration",
+            "Duration of HTTP server requests, by method, route template and status (OpenTelemetry semantic conventions)",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build.get_or_create(&BuildLabels { version: crate::VERSION, revision: crate::REVISION }).set(1);
+        registry.register("prom_metrics_app_build_info", "Always 1; the labels tell the running version and revision", build);
+        registry.register_collector(Box::new(process::ProcessCollector::new()));
+
+        Self { registry, requests, successful, error_4xx, error_5xx, processing, duration }
+    }
+}
+
+impl MetricsBackend for PrometheusBackend {
+    fn record(&self, request: &RequestRecord) {
+        self.requests.inc();
+        match request.outcome() {
+            Outcome::Success => self.successful.inc(),
+            Outcome::ClientError => self.error_4xx.inc(),
+            Outcome::ServerError => self.error_5xx.inc(),
+        };
+        let seconds = request.duration.as_secs_f64();
+        let now = request.trace.map(|_| SystemTime::now());
+        self.processing.observe(seconds, request.trace.map(TraceExemplar::from), now);
+        let labels = HttpLabels {
+            http_request_method: request.method,
+            http_route: request.route,
+            http_response_status_code: request.status,
+        };
+        self.duration.get_or_create(&labels).observe(seconds, request.trace.map(TraceExemplar::from), now);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut text = String::new();
+        // Reading the backend's own exposition shows exactly what a scrape would see.
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            return Snapshot::default();
+        }
+        parse_snapshot(&text)
+    }
+
+    fn encode(&self, format: Format) -> Option<Result<String, fmt::Error>> {
+        let mut text = String::with_capacity(8 * 1024);
+        let result = match format {
+            Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry),
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut text, &self.registry),
+        };
+        Some(result.map(|()| text))
+    }
+
+    fn name(&self) -> &'static str {
+        "prometheus"
+    }
+}
+
+/// Reads the original's families from an OpenMetrics exposition.
+fn parse_snapshot(text: &str) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        // Drop an exemplar (` # {...} v`) before splitting off the value.
+        let sample = line.split(" # ").next().unwrap_or(line);
+        let Some((series, value)) = sample.rsplit_once(' ') else { continue };
+        let count = value.parse::<f64>().unwrap_or(0.0);
+        match series {
+            "http_requests_total" => snapshot.requests = count as u64,
+            "http_successful_request_total" => snapshot.successful = count as u64,
+            "http_error_4xx_total" => snapshot.error_4xx = count as u64,
+            "http_error_5xx_total" => snapshot.error_5xx = count as u64,
+            "request_processing_seconds_count" => snapshot.count = count as u64,
+            "request_processing_seconds_sum" => snapshot.sum = count,
+            _ => {
+                if let Some(le) = series
+                    .strip_prefix("request_processing_seconds_bucket{le=\"")
+                    .and_then(|rest| rest.strip_suffix("\"}"))
+                {
+                    let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+                    snapshot.buckets.push(super::Bucket { le, count: count as u64 });
+                }
+            }
+        }
+    }
+    snapshot
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn record(status: u16, millis: u64) -> RequestRecord {
+        RequestRecord { method: "GET", route: "/", status, duration: Duration::from_millis(millis), trace: None }
+    }
+
+    #[test]
+    fn snapshot_reads_counters_and_buckets_back() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&record(200, 3));
+        backend.record(&record(404, 30));
+        backend.record(&record(500, 3000));
+        let snapshot = backend.snapshot();
+
+        assert_eq!((snapshot.requests, snapshot.successful, snapshot.error_4xx, snapshot.error_5xx), (3, 1, 1, 1));
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
+        assert_eq!(snapshot.buckets[0].count, 1);
+        assert_eq!(snapshot.buckets.last().unwrap().count, 3);
+        assert!((snapshot.sum - 3.033).abs() < 1e-9);
+    }
+
+    #[test]
+    fn exemplars_appear_only_in_openmetrics() {
+        let backend = PrometheusBackend::new();
+        let trace = TraceRef {
+            trace_id: opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            span_id: opentelemetry::trace::SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        };
+
+        backend.record(&RequestRecord { trace: Some(trace), ..record(200, 3) });
+        let openmetrics = backend.encode(Format::OpenMetrics).unwrap().unwrap();
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        assert!(openmetrics.contains("trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\""), "{openmetrics}");
+        assert!(!text.contains("trace_id"));
+        assert!(openmetrics.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn duration_histogram_is_labelled_by_route_template() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&RequestRecord { route: "/do_task", method: "POST", ..record(200, 3) });
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        assert!(text.contains(
+            "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/do_task\",http_response_status_code=\"200\"} 1"
+        ), "{text}");
+    }
+}

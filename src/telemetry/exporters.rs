@@ -1,0 +1,138 @@
+//! Span and metric exporters for `OTEL_EXPORTER` (`console`, `otlp`, `none`) and the in-process
+//! metrics reader behind `/view_metrics` with the OpenTelemetry backend.
+
+use std::{collections::HashMap, sync::Arc, sync::Weak, time::Duration};
+
+use opentelemetry_otlp::{
+    MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    tonic_types::{metadata::MetadataMap, transport::ClientTlsConfig},
+};
+use opentelemetry_sdk::{
+    error::OTelSdkResult,
+    metrics::{
+        InstrumentKind, ManualReader, MeterProviderBuilder, PeriodicReader, Pipeline, Temporality,
+        data::ResourceMetrics, reader::MetricReader,
+    },
+    trace::BatchSpanProcessor,
+};
+use url::Url;
+
+use crate::config::{Config, Exporter, OtlpProtocol};
+
+/// The span processor for the configured exporter, or `None` with `OTEL_EXPORTER=none`.
+pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcessor>> {
+    Ok(match config.otel_exporter {
+        Exporter::None => None,
+        Exporter::Console => Some(BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default()).build()),
+        Exporter::Otlp => {
+            let exporter = match config.otel_exporter_otlp_protocol {
+                OtlpProtocol::Grpc => grpc(SpanExporter::builder().with_tonic(), config)?.build()?,
+                OtlpProtocol::HttpProtobuf => http(SpanExporter::builder().with_http(), config, "v1/traces").build()?,
+            };
+            Some(BatchSpanProcessor::builder(exporter).build())
+        }
+    })
+}
+
+/// Adds the periodic reader that pushes metrics every `OTEL_METRIC_EXPORT_INTERVAL`, unless
+/// `OTEL_EXPORTER=none`.
+pub fn with_periodic_reader(builder: MeterProviderBuilder, config: &Config) -> anyhow::Result<MeterProviderBuilder> {
+    let interval = config.otel_metric_export_interval;
+    Ok(match config.otel_exporter {
+        Exporter::None => builder,
+        Exporter::Console => builder.with_reader(
+            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default()).with_interval(interval).build(),
+        ),
+        Exporter::Otlp => {
+            let exporter = match config.otel_exporter_otlp_protocol {
+                OtlpProtocol::Grpc => grpc(MetricExporter::builder().with_tonic(), config)?.build()?,
+                OtlpProtocol::HttpProtobuf => http(MetricExporter::builder().with_http(), config, "v1/metrics").build()?,
+            };
+            builder.with_reader(PeriodicReader::builder(exporter).with_interval(interval).build())
+        }
+    })
+}
+
+/// The endpoint with TLS applied: `OTEL_EXPORTER_OTLP_INSECURE=false` means TLS even for an
+/// `http://` URL, as the original's gRPC exporter did.
+fn secured(config: &Config) -> Url {
+    let mut url = config.otlp_endpoint();
+    if !config.otel_exporter_otlp_insecure && url.scheme() == "http" {
+        url.set_scheme("https").expect("http and https are interchangeable schemes");
+    }
+    url
+}
+
+/// Configures an OTLP/gRPC exporter builder (spans or metrics alike).
+fn grpc<B: WithExportConfig + WithTonicConfig>(builder: B, config: &Config) -> anyhow::Result<B> {
+    let url = secured(config);
+    let mut builder = builder
+        .with_endpoint(url.as_str().trim_end_matches('/'))
+        .with_timeout(config.otel_exporter_otlp_timeout)
+        .with_metadata(metadata(config)?);
+    if url.scheme() == "https" {
+        // The system's roots; rustls-native-certs also honours SSL_CERT_FILE.
+        builder = builder.with_tls_config(ClientTlsConfig::new().with_native_roots());
+    }
+    Ok(builder)
+}
+
+/// Configures an OTLP/HTTP exporter builder: the per-signal path is appended to the base endpoint,
+/// as the specification says.
+fn http<B: WithExportConfig + WithHttpConfig>(builder: B, config: &Config, signal_path: &str) -> B {
+    let url = secured(config);
+    builder
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(format!("{}/{signal_path}", url.as_str().trim_end_matches('/')))
+        .with_timeout(config.otel_exporter_otlp_timeout)
+        .with_headers(headers(config))
+}
+
+fn headers(config: &Config) -> HashMap<String, String> {
+    config.otel_exporter_otlp_headers.iter().flat_map(|h| h.0.iter().cloned()).collect()
+}
+
+fn metadata(config: &Config) -> anyhow::Result<MetadataMap> {
+    let mut map = axum::http::HeaderMap::new();
+    for (key, value) in headers(config) {
+        let name = axum::http::HeaderName::try_from(key.to_ascii_lowercase())
+            .map_err(|_| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: '{key}' is not a valid header name"))?;
+        let value = axum::http::HeaderValue::try_from(value)
+            .map_err(|_| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: the value of '{key}' is not a valid header value"))?;
+        map.insert(name, value);
+    }
+    Ok(MetadataMap::from_headers(map))
+}
+
+/// A [`ManualReader`] that can be shared: one handle goes to the meter provider, the other lets
+/// `/view_metrics` read what the SDK itself aggregated.
+#[derive(Debug, Clone)]
+pub struct SharedReader(Arc<ManualReader>);
+
+impl SharedReader {
+    pub fn new(reader: ManualReader) -> Self {
+        Self(Arc::new(reader))
+    }
+}
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}

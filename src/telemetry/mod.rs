@@ -1,0 +1,150 @@
+//! Telemetry: the tracer and meter providers, their exporters, context propagation and logging.
+//!
+//! One [`Telemetry`] value owns them all; [`Telemetry::shutdown`] flushes spans and metrics so that
+//! every completed request reaches the collector before the process exits.
+
+mod exporters;
+mod logging;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use opentelemetry::{
+    KeyValue,
+    propagation::{TextMapCompositePropagator, TextMapPropagator},
+    trace::TracerProvider as _,
+};
+use opentelemetry_sdk::{
+    Resource,
+    metrics::{ManualReader, SdkMeterProvider},
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::{Sampler as SdkSampler, SdkTracerProvider},
+};
+use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::config::{Backend, Config, Propagator, Sampler};
+
+pub use exporters::SharedReader;
+
+/// Name of the instrumentation scope of the app's own spans and instruments.
+pub const SCOPE: &str = "prom-metrics-app";
+
+/// Owns the telemetry pipeline for the life of the process.
+pub struct Telemetry {
+    tracer_provider: SdkTracerProvider,
+    meter_provider: Option<SdkMeterProvider>,
+    metrics_reader: Option<SharedReader>,
+    _log_guard: WorkerGuard,
+}
+
+impl Telemetry {
+    /// Builds the exporters, the providers and the logging subscriber from `config`, and installs
+    /// the subscriber as the global default.
+    pub fn init(config: &Config) -> anyhow::Result<Self> {
+        let resource = resource(config);
+        let span_exporter = exporters::span_exporter(config).context("building the span exporter")?;
+        let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone()).with_sampler(sampler(config));
+        if let Some(processor) = span_exporter {
+            tracer = tracer.with_span_processor(processor);
+        }
+        let tracer_provider = tracer.build();
+
+        let (meter_provider, metrics_reader) = if config.metrics_backend == Backend::Otel {
+            let reader = SharedReader::new(ManualReader::builder().build());
+            let builder = SdkMeterProvider::builder().with_resource(resource).with_reader(reader.clone());
+            let builder = exporters::with_periodic_reader(builder, config).context("building the metric exporter")?;
+            (Some(builder.build()), Some(reader))
+        } else {
+            (None, None)
+        };
+
+        let log_guard = logging::init(config, tracer_provider.tracer(SCOPE)).context("setting up logging")?;
+        Ok(Self {
+            tracer_provider,
+            meter_provider,
+            metrics_reader,
+            _log_guard: log_guard,
+        })
+    }
+
+    /// The meter provider and its in-process reader, when the OpenTelemetry metrics backend is on.
+    pub fn meter_provider(&self) -> Option<(&SdkMeterProvider, SharedReader)> {
+        Some((self.meter_provider.as_ref()?, self.metrics_reader.clone()?))
+    }
+
+    /// Flushes and shuts down the providers, each bounded by `timeout`. The exporters block the
+    /// calling thread while the gRPC client needs the runtime, hence `spawn_blocking`.
+    pub async fn shutdown(self, timeout: Duration) {
+        let Telemetry { tracer_provider, meter_provider, _log_guard, .. } = self;
+        let result = tokio::task::spawn_blocking(move || {
+            if let Some(meters) = meter_provider
+                && let Err(err) = meters.shutdown_with_timeout(timeout)
+            {
+                tracing::warn!(%err, "flushing metrics at shutdown failed");
+            }
+            if let Err(err) = tracer_provider.shutdown_with_timeout(timeout) {
+                tracing::warn!(%err, "flushing spans at shutdown failed");
+            }
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(%err, "telemetry shutdown task failed");
+        }
+        // Dropping the guard writes out the last log lines.
+        drop(_log_guard);
+    }
+}
+
+/// The resource: `service.name` (default, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`,
+/// each overriding the one before, as the specification orders them), version and instance id.
+fn resource(config: &Config) -> Resource {
+    let mut attributes = vec![
+        KeyValue::new("service.name", SCOPE),
+        KeyValue::new("service.version", crate::VERSION),
+        KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
+    ];
+    if let Some(extra) = &config.otel_resource_attributes {
+        attributes.extend(extra.0.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+    }
+    if let Some(name) = &config.otel_service_name {
+        attributes.push(KeyValue::new("service.name", name.clone()));
+    }
+    Resource::builder_empty()
+        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_attributes(attributes)
+        .build()
+}
+
+fn sampler(config: &Config) -> SdkSampler {
+    let ratio = config.sampler_ratio();
+    match config.otel_traces_sampler {
+        Sampler::AlwaysOn => SdkSampler::AlwaysOn,
+        Sampler::AlwaysOff => SdkSampler::AlwaysOff,
+        Sampler::Traceidratio => SdkSampler::TraceIdRatioBased(ratio),
+        Sampler::ParentbasedAlwaysOn => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOn)),
+        Sampler::ParentbasedAlwaysOff => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOff)),
+        Sampler::ParentbasedTraceidratio => SdkSampler::ParentBased(Box::new(SdkSampler::TraceIdRatioBased(ratio))),
+    }
+}
+
+/// The composite propagator for `OTEL_PROPAGATORS`, in the order given.
+// The B3 propagator ships in opentelemetry-zipkin, whose exporter (not used here) is deprecated in
+// favour of OTLP; the propagator itself is the maintained implementation of the B3 formats.
+#[allow(deprecated)]
+pub fn propagator(config: &Config) -> TextMapCompositePropagator {
+    use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
+    let propagators = config
+        .otel_propagators
+        .0
+        .iter()
+        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match p {
+                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
+                Propagator::Baggage => Box::new(BaggagePropagator::new()),
+                Propagator::B3 => Box::new(B3Propagator::with_encoding(B3Encoding::SingleHeader)),
+                Propagator::B3Multi => Box::new(B3Propagator::with_encoding(B3Encoding::MultipleHeader)),
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(propagators)
+}
