@@ -11,8 +11,14 @@ fn main() {
         .ok()
         .filter(|r| !r.is_empty())
         .or_else(|| {
-            let output = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
-            output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+            let output = Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()?;
+            output
+                .status
+                .success()
+                .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
         })
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "unknown".to_string());

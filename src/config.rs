@@ -6,7 +6,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{CommandFactory, Parser, ValueEnum, error::ContextKind, error::ErrorKind};
+use clap::{ArgAction, CommandFactory, Parser, ValueEnum, error::ContextKind, error::ErrorKind};
 use url::Url;
 
 /// Exit code for invalid configuration, as for any usage error.
@@ -17,11 +17,23 @@ pub const EXIT_CONFIG: i32 = 2;
 #[command(name = "prom-metrics-app", version = crate::VERSION, about, long_about = None)]
 pub struct Config {
     /// Metrics backend: `prometheus` serves /metrics; `otel` pushes metrics through the OpenTelemetry SDK.
-    #[arg(long, env = "METRICS_BACKEND", value_name = "METRICS_BACKEND", default_value = "prometheus", ignore_case = true)]
+    #[arg(
+        long,
+        env = "METRICS_BACKEND",
+        value_name = "METRICS_BACKEND",
+        default_value = "prometheus",
+        ignore_case = true
+    )]
     pub metrics_backend: Backend,
 
     /// Where traces (and OTel metrics) go: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
-    #[arg(long, env = "OTEL_EXPORTER", value_name = "OTEL_EXPORTER", default_value = "console", ignore_case = true)]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER",
+        value_name = "OTEL_EXPORTER",
+        default_value = "console",
+        ignore_case = true
+    )]
     pub otel_exporter: Exporter,
 
     /// OTLP collector URL [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
@@ -29,11 +41,17 @@ pub struct Config {
     pub otel_exporter_otlp_endpoint: Option<Url>,
 
     /// Send OTLP in plain text (`true`) or over TLS with the system's roots (`false`).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_name = "OTEL_EXPORTER_OTLP_INSECURE", default_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_name = "OTEL_EXPORTER_OTLP_INSECURE", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
     pub otel_exporter_otlp_insecure: bool,
 
     /// OTLP transport: `grpc` or `http/protobuf`.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_name = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "grpc", ignore_case = true)]
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
+        value_name = "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default_value = "grpc",
+        ignore_case = true
+    )]
     pub otel_exporter_otlp_protocol: OtlpProtocol,
 
     /// Headers sent with every OTLP export, as `key=value,key2=value2` (values URL-encoded).
@@ -45,7 +63,13 @@ pub struct Config {
     pub otel_exporter_otlp_timeout: Duration,
 
     /// Trace sampler, as the OpenTelemetry specification names them.
-    #[arg(long, env = "OTEL_TRACES_SAMPLER", value_name = "OTEL_TRACES_SAMPLER", default_value = "parentbased_always_on", ignore_case = true)]
+    #[arg(
+        long,
+        env = "OTEL_TRACES_SAMPLER",
+        value_name = "OTEL_TRACES_SAMPLER",
+        default_value = "parentbased_always_on",
+        ignore_case = true
+    )]
     pub otel_traces_sampler: Sampler,
 
     /// Sampling ratio from 0 to 1 for the `traceidratio` samplers [default: 1].
@@ -69,7 +93,7 @@ pub struct Config {
     pub otel_resource_attributes: Option<KeyValues>,
 
     /// Log to stdout instead of the rotated file `logs/prom-metrics-app.log`.
-    #[arg(long, env = "LOG_TO_STDOUT", value_name = "LOG_TO_STDOUT", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    #[arg(long, env = "LOG_TO_STDOUT", value_name = "LOG_TO_STDOUT", default_value = "false", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
     pub log_to_stdout: bool,
 
     /// Log filter in `RUST_LOG` syntax, e.g. `info`, `warn,prom_metrics_app=debug`.
@@ -189,11 +213,17 @@ impl Config {
 /// Renders an invalid-value error as one line that names the variable, the flag, the value and the
 /// valid choices. Other clap errors (help, version, unknown flags) keep clap's own output.
 fn one_line(err: &clap::Error) -> Option<String> {
-    if !matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
         return None;
     }
     let arg = err.get(ContextKind::InvalidArg)?.to_string();
-    let value = err.get(ContextKind::InvalidValue).map(|v| v.to_string()).unwrap_or_default();
+    let value = err
+        .get(ContextKind::InvalidValue)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     let flag = arg.split_whitespace().next().unwrap_or(&arg).to_string();
     let command = Config::command();
     let variable = command
@@ -210,7 +240,9 @@ fn one_line(err: &clap::Error) -> Option<String> {
             .map(|source| source.to_string())
             .unwrap_or_else(|| "see --help".to_string()),
     };
-    Some(format!("error: invalid value '{value}' for {variable} ({flag}): {reason}"))
+    Some(format!(
+        "error: invalid value '{value}' for {variable} ({flag}): {reason}"
+    ))
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {
@@ -231,7 +263,10 @@ fn parse_endpoint(value: &str) -> Result<Url, String> {
     let url = Url::parse(value)
         .map_err(|e| format!("{e}; expected a URL such as http://collector:4317"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("expected an http:// or https:// URL with a host, such as http://collector:4317".to_string());
+        return Err(
+            "expected an http:// or https:// URL with a host, such as http://collector:4317"
+                .to_string(),
+        );
     }
     Ok(url)
 }
@@ -252,7 +287,9 @@ fn parse_millis(value: &str) -> Result<Duration, String> {
 
 fn parse_interval(value: &str) -> Result<Duration, String> {
     match parse_millis(value)? {
-        d if d.is_zero() => Err("expected a whole number of milliseconds above 0, such as 10000".to_string()),
+        d if d.is_zero() => {
+            Err("expected a whole number of milliseconds above 0, such as 10000".to_string())
+        }
         d => Ok(d),
     }
 }
@@ -312,10 +349,11 @@ fn parse_key_values(value: &str) -> Result<KeyValues, String> {
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
             .ok_or_else(|| format!("'{item}' is not key=value; expected key=value,key2=value2"))?;
-        let val = url::form_urlencoded::parse(format!("v={}", val.trim().replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+        let val =
+            url::form_urlencoded::parse(format!("v={}", val.trim().replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
         pairs.push((key.trim().to_string(), val));
     }
     Ok(KeyValues(pairs))
@@ -366,7 +404,10 @@ mod tests {
         let err = parse(&["--otel-exporter-otlp-insecure", "maybe"]).unwrap_err();
 
         let line = one_line(&err).unwrap();
-        assert!(line.contains("OTEL_EXPORTER_OTLP_INSECURE") && line.contains("maybe"), "{line}");
+        assert!(
+            line.contains("OTEL_EXPORTER_OTLP_INSECURE") && line.contains("maybe"),
+            "{line}"
+        );
         assert!(line.contains("true, false"), "{line}");
     }
 
@@ -397,7 +438,10 @@ mod tests {
     fn propagators_are_parsed_in_order_without_duplicates() {
         let parsed = parse_propagators("b3multi, tracecontext,b3multi").unwrap();
 
-        assert_eq!(parsed.0, vec![Propagator::B3Multi, Propagator::TraceContext]);
+        assert_eq!(
+            parsed.0,
+            vec![Propagator::B3Multi, Propagator::TraceContext]
+        );
         assert!(parse_propagators("none").unwrap().0.is_empty());
         assert!(parse_propagators("xray").unwrap_err().contains("xray"));
     }
@@ -414,6 +458,11 @@ mod tests {
     #[test]
     fn sampler_arg_must_be_a_ratio() {
         assert!(parse(&["--otel-traces-sampler-arg", "1.5"]).is_err());
-        assert_eq!(parse(&["--otel-traces-sampler-arg", "0.25"]).unwrap().sampler_ratio(), 0.25);
+        assert_eq!(
+            parse(&["--otel-traces-sampler-arg", "0.25"])
+                .unwrap()
+                .sampler_ratio(),
+            0.25
+        );
     }
 }

@@ -37,13 +37,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         exporter = ?config.otel_exporter,
         "prom-metrics-app started"
     );
-    if !config.log_to_stdout {
-        eprintln!(
-            "prom-metrics-app {} listening on {address}; logging to {}",
-            prom_metrics_app::VERSION,
-            config.log_dir.join("prom-metrics-app.log").display()
-        );
-    }
+    // One line on stderr whatever the log destination, so a person (or a test) sees where it listens.
+    eprintln!(
+        "prom-metrics-app {} listening on {address}",
+        prom_metrics_app::VERSION
+    );
     server.run(server::shutdown_signal()).await?;
     telemetry.shutdown(FLUSH_TIMEOUT).await;
     Ok(())

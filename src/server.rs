@@ -18,9 +18,17 @@ pub struct Server {
 
 impl Server {
     /// Binds `address` (port 0 picks a free port).
-    pub async fn bind(address: SocketAddr, state: AppState, grace: Duration) -> std::io::Result<Self> {
+    pub async fn bind(
+        address: SocketAddr,
+        state: AppState,
+        grace: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
-        Ok(Self { listener, state, grace })
+        Ok(Self {
+            listener,
+            state,
+            grace,
+        })
     }
 
     /// The address actually bound.
@@ -28,20 +36,40 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests for at most the grace period.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Server { listener, state, grace } = self;
+    /// Serves the standard app until `shutdown` completes, then drains in-flight requests for at
+    /// most the grace period.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        self.run_with(http::counted_routes(), shutdown).await
+    }
+
+    /// Like [`Server::run`], with `routes` as the counted routes.
+    pub async fn run_with(
+        self,
+        routes: Vec<http::Route>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Server {
+            listener,
+            state,
+            grace,
+        } = self;
         let started = Arc::new(Notify::new());
         let signal = {
             let (state, started) = (state.clone(), started.clone());
             async move {
                 shutdown.await;
                 state.begin_shutdown();
-                tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down: no new connections, draining in-flight requests");
+                tracing::info!(
+                    grace_seconds = grace.as_secs_f64(),
+                    "shutting down: no new connections, draining in-flight requests"
+                );
                 started.notify_one();
             }
         };
-        let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state, routes).into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
         tokio::select! {
             result = serve => result,

@@ -23,7 +23,9 @@ pub enum AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
-            AppError::BadRequest(reason) => (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response(),
+            AppError::BadRequest(reason) => {
+                (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
+            }
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
                 pages::server_error()

@@ -20,10 +20,17 @@ use crate::metrics::{MetricsBackend, RequestRecord, TraceRef, method_label};
 /// Opens the server span of a request (named `METHOD route`, OpenTelemetry's HTTP semantic
 /// conventions), continuing the caller's trace when its headers carry one, and logs the access line
 /// inside the span so the line carries the trace id.
-pub async fn trace_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn trace_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = method_label(request.method());
-    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
     // Semantic conventions: without a route template the span is named by the method alone.
     let name = match &route {
         Some(route) => format!("{method} {route}"),
@@ -31,8 +38,15 @@ pub async fn trace_requests(State(state): State<AppState>, request: Request, nex
     };
     let path = request.uri().path().to_owned();
     let (host, port) = server_address(&request);
-    let client = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
 
     let span = tracing::info_span!(
         "HTTP request",
@@ -50,7 +64,9 @@ pub async fn trace_requests(State(state): State<AppState>, request: Request, nex
         user_agent.original = user_agent.as_deref(),
         network.protocol.version = protocol_version(request.version()),
     );
-    let parent = state.propagator.extract(&HeaderExtractor(request.headers()));
+    let parent = state
+        .propagator
+        .extract(&HeaderExtractor(request.headers()));
     if let Err(err) = span.set_parent(parent) {
         tracing::debug!(%err, "could not continue the caller's trace");
     }
@@ -79,7 +95,11 @@ pub struct Counted {
 }
 
 /// Times the request and records its outcome, once, after the handler answered.
-pub async fn count_requests(State(counted): State<Counted>, request: Request, next: Next) -> Response {
+pub async fn count_requests(
+    State(counted): State<Counted>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = method_label(request.method());
 
@@ -100,9 +120,10 @@ fn current_trace() -> Option<TraceRef> {
     let context = tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
-    span_context
-        .is_sampled()
-        .then(|| TraceRef { trace_id: span_context.trace_id(), span_id: span_context.span_id() })
+    span_context.is_sampled().then(|| TraceRef {
+        trace_id: span_context.trace_id(),
+        span_id: span_context.span_id(),
+    })
 }
 
 /// `server.address` and `server.port` from the `Host` header (or the URI), as the conventions say.

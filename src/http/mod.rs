@@ -85,7 +85,10 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
     let count = |route: &'static str| {
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn_with_state(
-                middleware::Counted { backend: state.backend.clone(), route },
+                middleware::Counted {
+                    backend: state.backend.clone(),
+                    route,
+                },
                 middleware::count_requests,
             ))
             .layer(CatchPanicLayer::custom(error::panic_response))
@@ -98,7 +101,10 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         // Unknown paths share one label value, so random URLs cannot create series.
         .fallback(pages::not_found.layer(count(UNMATCHED_ROUTE)))
         // Not counted, as in the original: looking at metrics and probing must not change them.
-        .route("/view_metrics", get(pages::view_metrics).post(pages::view_metrics))
+        .route(
+            "/view_metrics",
+            get(pages::view_metrics).post(pages::view_metrics),
+        )
         .route("/metrics", get(scrape::get_metrics))
         .route("/healthz", get(probes::get_healthz))
         .route("/readyz", get(probes::get_readyz))
@@ -107,7 +113,10 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         .route("/favicon.ico", get(pages::get_favicon))
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::trace_requests))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::trace_requests,
+                ))
                 .layer(CatchPanicLayer::custom(error::panic_response)),
         )
         .with_state(state)

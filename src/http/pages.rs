@@ -49,7 +49,10 @@ struct NotFoundPage;
 struct ServerErrorPage;
 
 fn render(template: &impl Template) -> Result<Html<String>, AppError> {
-    template.render().map(Html).map_err(|err| AppError::Internal(format!("rendering a page: {err}")))
+    template
+        .render()
+        .map(Html)
+        .map_err(|err| AppError::Internal(format!("rendering a page: {err}")))
 }
 
 /// `/` and `/index`: the home page.
@@ -64,14 +67,23 @@ pub async fn get_home(State(state): State<AppState>) -> Result<Html<String>, App
 
 /// `/view_metrics`: the current values, read from the backend itself. Not counted.
 pub async fn view_metrics(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    render(&MetricsPage { backend: state.backend.name(), snapshot: state.backend.snapshot() })
+    render(&MetricsPage {
+        backend: state.backend.name(),
+        snapshot: state.backend.snapshot(),
+    })
 }
 
 /// `/do_task`: simulated work of 5 s, or `?seconds=` from 0 to 60, in a child span of its own.
 pub async fn do_task(RawQuery(query): RawQuery) -> Result<Html<String>, AppError> {
     let seconds = task_seconds(query.as_deref())?;
-    let work = tracing::info_span!("do_task work", otel.name = "do_task work", task.seconds = seconds);
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).instrument(work).await;
+    let work = tracing::info_span!(
+        "do_task work",
+        otel.name = "do_task work",
+        task.seconds = seconds
+    );
+    tokio::time::sleep(Duration::from_secs_f64(seconds))
+        .instrument(work)
+        .await;
     render(&TaskPage { seconds })
 }
 
@@ -112,7 +124,10 @@ fn page_with_status(status: StatusCode, template: &impl Template) -> Response {
 
 /// The stylesheet of every page, embedded so pages look right offline.
 pub async fn get_stylesheet() -> impl IntoResponse {
-    asset("text/css; charset=utf-8", include_str!("../../static/style.css"))
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    )
 }
 
 /// The icon, embedded.
@@ -121,7 +136,13 @@ pub async fn get_favicon() -> impl IntoResponse {
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +164,14 @@ mod tests {
 
     #[test]
     fn task_seconds_rejects_bad_values_with_a_reason() {
-        for bad in ["seconds=61", "seconds=-1", "seconds=abc", "seconds=NaN", "seconds=inf", "seconds="] {
+        for bad in [
+            "seconds=61",
+            "seconds=-1",
+            "seconds=abc",
+            "seconds=NaN",
+            "seconds=inf",
+            "seconds=",
+        ] {
             let err = task_seconds(Some(bad)).unwrap_err();
             assert!(err.to_string().contains("from 0 to 60"), "{bad}: {err}");
         }

@@ -21,7 +21,9 @@ impl Format {
     /// Chooses the format from an `Accept` header: OpenMetrics when it is accepted with a quality
     /// at least that of plain text, else the 0.0.4 text format (also for a missing or odd header).
     pub fn negotiate(accept: Option<&str>) -> Self {
-        let Some(accept) = accept else { return Format::Text };
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
         let mut openmetrics: f32 = 0.0;
         let mut text: f32 = 0.0;
         for range in accept.split(',') {
@@ -37,7 +39,11 @@ impl Format {
                 _ => {}
             }
         }
-        if openmetrics > 0.0 && openmetrics >= text { Format::OpenMetrics } else { Format::Text }
+        if openmetrics > 0.0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
     }
 }
 
@@ -56,7 +62,13 @@ mod tests {
     fn plain_clients_get_text() {
         assert_eq!(Format::negotiate(None), Format::Text);
         assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
-        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Text);
-        assert_eq!(Format::negotiate(Some("application/openmetrics-text;q=0")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0")),
+            Format::Text
+        );
     }
 }

@@ -104,9 +104,13 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
     match config.metrics_backend {
         Backend::Prometheus => Arc::new(prometheus::PrometheusBackend::new()),
         Backend::Otel => {
-            let (provider, reader) =
-                telemetry.meter_provider().expect("Telemetry::init builds a meter provider for the otel backend");
-            Arc::new(otel::OtelBackend::new(&provider.meter(crate::telemetry::SCOPE), reader))
+            let (provider, reader) = telemetry
+                .meter_provider()
+                .expect("Telemetry::init builds a meter provider for the otel backend");
+            Arc::new(otel::OtelBackend::new(
+                &provider.meter(crate::telemetry::SCOPE),
+                reader,
+            ))
         }
     }
 }

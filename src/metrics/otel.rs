@@ -26,22 +26,53 @@ pub struct OtelBackend {
 }
 
 fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
-    meter.u64_counter(name).with_unit("1").with_description(description).build()
+    meter
+        .u64_counter(name)
+        .with_unit("1")
+        .with_description(description)
+        .build()
 }
 
 impl OtelBackend {
     /// Creates the instruments on `meter`; `reader` must be registered with the same provider.
     pub fn new(meter: &Meter, reader: SharedReader) -> Self {
         let histogram = |name: &'static str, description: &'static str| {
-            meter.f64_histogram(name).with_unit("s").with_description(description).with_boundaries(BUCKETS.to_vec()).build()
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(BUCKETS.to_vec())
+                .build()
         };
         Self {
-            requests: counter(meter, "http_requests", "Requests counted by the original's rule: home pages, /do_task and errors"),
-            successful: counter(meter, "http_successful_request", "Counted requests answered with a status below 400"),
-            error_4xx: counter(meter, "http_error_4xx", "Counted requests answered with a 4xx status, unknown paths included"),
-            error_5xx: counter(meter, "http_error_5xx", "Counted requests answered with a 5xx status, handler failures included"),
-            processing: histogram("request_processing_seconds", "Time spent serving a counted request"),
-            duration: histogram("http.server.request.duration", "Duration of HTTP server requests"),
+            requests: counter(
+                meter,
+                "http_requests",
+                "Requests counted by the original's rule: home pages, /do_task and errors",
+            ),
+            successful: counter(
+                meter,
+                "http_successful_request",
+                "Counted requests answered with a status below 400",
+            ),
+            error_4xx: counter(
+                meter,
+                "http_error_4xx",
+                "Counted requests answered with a 4xx status, unknown paths included",
+            ),
+            error_5xx: counter(
+                meter,
+                "http_error_5xx",
+                "Counted requests answered with a 5xx status, handler failures included",
+            ),
+            processing: histogram(
+                "request_processing_seconds",
+                "Time spent serving a counted request",
+            ),
+            duration: histogram(
+                "http.server.request.duration",
+                "Duration of HTTP server requests",
+            ),
             reader,
         }
     }
@@ -101,9 +132,14 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
                     _ => {}
                 }
             }
-            AggregatedMetrics::F64(MetricData::Histogram(histogram)) if metric.name() == "request_processing_seconds" => {
+            AggregatedMetrics::F64(MetricData::Histogram(histogram))
+                if metric.name() == "request_processing_seconds" =>
+            {
                 if let Some(point) = histogram.data_points().next() {
-                    snapshot.buckets = Snapshot::cumulative(&point.bounds().collect::<Vec<_>>(), point.bucket_counts());
+                    snapshot.buckets = Snapshot::cumulative(
+                        &point.bounds().collect::<Vec<_>>(),
+                        point.bucket_counts(),
+                    );
                     snapshot.count = point.count();
                     snapshot.sum = point.sum();
                 }
@@ -112,7 +148,8 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
         }
     }
     if snapshot.buckets.is_empty() {
-        snapshot.buckets = Snapshot::cumulative(&BUCKETS, std::iter::repeat(0).take(BUCKETS.len() + 1));
+        snapshot.buckets =
+            Snapshot::cumulative(&BUCKETS, std::iter::repeat_n(0, BUCKETS.len() + 1));
     }
     snapshot
 }
@@ -129,7 +166,9 @@ mod tests {
     #[test]
     fn snapshot_reads_what_the_sdk_aggregated() {
         let reader = SharedReader::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder().with_reader(reader.clone()).build();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
         let backend = OtelBackend::new(&provider.meter("test"), reader);
         let record = |status, millis| RequestRecord {
             method: "GET",
@@ -144,7 +183,15 @@ mod tests {
         backend.record(&record(500, 3000));
         let snapshot = backend.snapshot();
 
-        assert_eq!((snapshot.requests, snapshot.successful, snapshot.error_4xx, snapshot.error_5xx), (3, 1, 1, 1));
+        assert_eq!(
+            (
+                snapshot.requests,
+                snapshot.successful,
+                snapshot.error_4xx,
+                snapshot.error_5xx
+            ),
+            (3, 1, 1, 1)
+        );
         assert_eq!(snapshot.count, 3);
         assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
         assert_eq!(snapshot.buckets[0].count, 1);
@@ -154,7 +201,9 @@ mod tests {
     #[test]
     fn empty_snapshot_still_lists_every_bucket() {
         let reader = SharedReader::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder().with_reader(reader.clone()).build();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
         let backend = OtelBackend::new(&provider.meter("test"), reader);
 
         let snapshot = backend.snapshot();

@@ -32,15 +32,18 @@ struct TraceExemplar {
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct Hex<T>(T);
 
-impl<T: fmt::LowerHex> EncodeLabelValue for Hex<T> {
+impl<T: fmt::Display> EncodeLabelValue for Hex<T> {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        fmt::Write::write_fmt(encoder, format_args!("{:x}", self.0))
+        fmt::Write::write_fmt(encoder, format_args!("{}", self.0))
     }
 }
 
 impl From<TraceRef> for TraceExemplar {
     fn from(trace: TraceRef) -> Self {
-        Self { trace_id: Hex(trace.trace_id), span_id: Hex(trace.span_id) }
+        Self {
+            trace_id: Hex(trace.trace_id),
+            span_id: Hex(trace.span_id),
+        }
     }
 }
 
@@ -84,14 +87,36 @@ impl PrometheusBackend {
         let error_4xx = Counter::default();
         let error_5xx = Counter::default();
         let processing = new_histogram();
-        let duration = Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(new_histogram);
+        let duration =
+            Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(new_histogram);
 
         // Counters are registered without `_total`: the encoder appends it.
-        registry.register("http_requests", "Requests counted by the original's rule: home pages, /do_task and errors", requests.clone());
-        registry.register("http_successful_request", "Counted requests answered with a status below 400", successful.clone());
-        registry.register("http_error_4xx", "Counted requests answered with a 4xx status, unknown paths included", error_4xx.clone());
-        registry.register("http_error_5xx", "Counted requests answered with a 5xx status, handler failures included", error_5xx.clone());
-        registry.register_with_unit("request_processing", "Time spent serving a counted request", Unit::Seconds, processing.clone());
+        registry.register(
+            "http_requests",
+            "Requests counted by the original's rule: home pages, /do_task and errors",
+            requests.clone(),
+        );
+        registry.register(
+            "http_successful_request",
+            "Counted requests answered with a status below 400",
+            successful.clone(),
+        );
+        registry.register(
+            "http_error_4xx",
+            "Counted requests answered with a 4xx status, unknown paths included",
+            error_4xx.clone(),
+        );
+        registry.register(
+            "http_error_5xx",
+            "Counted requests answered with a 5xx status, handler failures included",
+            error_5xx.clone(),
+        );
+        registry.register_with_unit(
+            "request_processing",
+            "Time spent serving a counted request",
+            Unit::Seconds,
+            processing.clone(),
+        );
         registry.register_with_unit(
             "http_server_request_duration",
             "Duration of HTTP server requests, by method, route template and status (OpenTelemetry semantic conventions)",
@@ -99,11 +124,28 @@ impl PrometheusBackend {
             duration.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
-        build.get_or_create(&BuildLabels { version: crate::VERSION, revision: crate::REVISION }).set(1);
-        registry.register("prom_metrics_app_build_info", "Always 1; the labels tell the running version and revision", build);
+        build
+            .get_or_create(&BuildLabels {
+                version: crate::VERSION,
+                revision: crate::REVISION,
+            })
+            .set(1);
+        registry.register(
+            "prom_metrics_app_build_info",
+            "Always 1; the labels tell the running version and revision",
+            build,
+        );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
 
-        Self { registry, requests, successful, error_4xx, error_5xx, processing, duration }
+        Self {
+            registry,
+            requests,
+            successful,
+            error_4xx,
+            error_5xx,
+            processing,
+            duration,
+        }
     }
 }
 
@@ -117,13 +159,18 @@ impl MetricsBackend for PrometheusBackend {
         };
         let seconds = request.duration.as_secs_f64();
         let now = request.trace.map(|_| SystemTime::now());
-        self.processing.observe(seconds, request.trace.map(TraceExemplar::from), now);
+        self.processing
+            .observe(seconds, request.trace.map(TraceExemplar::from), now);
         let labels = HttpLabels {
             http_request_method: request.method,
             http_route: request.route,
             http_response_status_code: request.status,
         };
-        self.duration.get_or_create(&labels).observe(seconds, request.trace.map(TraceExemplar::from), now);
+        self.duration.get_or_create(&labels).observe(
+            seconds,
+            request.trace.map(TraceExemplar::from),
+            now,
+        );
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -138,8 +185,12 @@ impl MetricsBackend for PrometheusBackend {
     fn encode(&self, format: Format) -> Option<Result<String, fmt::Error>> {
         let mut text = String::with_capacity(8 * 1024);
         let result = match format {
-            Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry),
-            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut text, &self.registry),
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
+            }
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            }
         };
         Some(result.map(|()| text))
     }
@@ -155,7 +206,9 @@ fn parse_snapshot(text: &str) -> Snapshot {
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         // Drop an exemplar (` # {...} v`) before splitting off the value.
         let sample = line.split(" # ").next().unwrap_or(line);
-        let Some((series, value)) = sample.rsplit_once(' ') else { continue };
+        let Some((series, value)) = sample.rsplit_once(' ') else {
+            continue;
+        };
         let count = value.parse::<f64>().unwrap_or(0.0);
         match series {
             "http_requests_total" => snapshot.requests = count as u64,
@@ -169,8 +222,15 @@ fn parse_snapshot(text: &str) -> Snapshot {
                     .strip_prefix("request_processing_seconds_bucket{le=\"")
                     .and_then(|rest| rest.strip_suffix("\"}"))
                 {
-                    let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
-                    snapshot.buckets.push(super::Bucket { le, count: count as u64 });
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap_or(f64::NAN)
+                    };
+                    snapshot.buckets.push(super::Bucket {
+                        le,
+                        count: count as u64,
+                    });
                 }
             }
         }
@@ -185,7 +245,13 @@ mod tests {
     use super::*;
 
     fn record(status: u16, millis: u64) -> RequestRecord {
-        RequestRecord { method: "GET", route: "/", status, duration: Duration::from_millis(millis), trace: None }
+        RequestRecord {
+            method: "GET",
+            route: "/",
+            status,
+            duration: Duration::from_millis(millis),
+            trace: None,
+        }
     }
 
     #[test]
@@ -197,7 +263,15 @@ mod tests {
         backend.record(&record(500, 3000));
         let snapshot = backend.snapshot();
 
-        assert_eq!((snapshot.requests, snapshot.successful, snapshot.error_4xx, snapshot.error_5xx), (3, 1, 1, 1));
+        assert_eq!(
+            (
+                snapshot.requests,
+                snapshot.successful,
+                snapshot.error_4xx,
+                snapshot.error_5xx
+            ),
+            (3, 1, 1, 1)
+        );
         assert_eq!(snapshot.count, 3);
         assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
         assert_eq!(snapshot.buckets[0].count, 1);
@@ -209,15 +283,24 @@ mod tests {
     fn exemplars_appear_only_in_openmetrics() {
         let backend = PrometheusBackend::new();
         let trace = TraceRef {
-            trace_id: opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+            trace_id: opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c")
+                .unwrap(),
             span_id: opentelemetry::trace::SpanId::from_hex("b7ad6b7169203331").unwrap(),
         };
 
-        backend.record(&RequestRecord { trace: Some(trace), ..record(200, 3) });
+        backend.record(&RequestRecord {
+            trace: Some(trace),
+            ..record(200, 3)
+        });
         let openmetrics = backend.encode(Format::OpenMetrics).unwrap().unwrap();
         let text = backend.encode(Format::Text).unwrap().unwrap();
 
-        assert!(openmetrics.contains("trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\""), "{openmetrics}");
+        assert!(
+            openmetrics.contains(
+                "trace_id=\"0af7651916cd43dd8448eb211c80319c\",span_id=\"b7ad6b7169203331\""
+            ),
+            "{openmetrics}"
+        );
         assert!(!text.contains("trace_id"));
         assert!(openmetrics.ends_with("# EOF\n"));
     }
@@ -226,7 +309,11 @@ mod tests {
     fn duration_histogram_is_labelled_by_route_template() {
         let backend = PrometheusBackend::new();
 
-        backend.record(&RequestRecord { route: "/do_task", method: "POST", ..record(200, 3) });
+        backend.record(&RequestRecord {
+            route: "/do_task",
+            method: "POST",
+            ..record(200, 3)
+        });
         let text = backend.encode(Format::Text).unwrap().unwrap();
 
         assert!(text.contains(

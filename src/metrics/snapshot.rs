@@ -34,12 +34,20 @@ pub struct Bucket {
 impl Bucket {
     /// The bound as Prometheus writes it: `0.005`, `1`, `+Inf`.
     pub fn label(&self) -> String {
-        if self.le.is_infinite() { "+Inf".to_string() } else { self.le.to_string() }
+        if self.le.is_infinite() {
+            "+Inf".to_string()
+        } else {
+            self.le.to_string()
+        }
     }
 }
 
 fn serialize_bound<S: serde::Serializer>(le: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    if le.is_infinite() { serializer.serialize_str("+Inf") } else { serializer.serialize_f64(*le) }
+    if le.is_infinite() {
+        serializer.serialize_str("+Inf")
+    } else {
+        serializer.serialize_f64(*le)
+    }
 }
 
 impl Snapshot {
@@ -67,7 +75,10 @@ mod tests {
     fn cumulative_buckets_add_up_and_end_with_inf() {
         let buckets = Snapshot::cumulative(&[0.1, 1.0], [2, 0, 3]);
 
-        assert_eq!(buckets.iter().map(|b| b.count).collect::<Vec<_>>(), vec![2, 2, 5]);
+        assert_eq!(
+            buckets.iter().map(|b| b.count).collect::<Vec<_>>(),
+            vec![2, 2, 5]
+        );
         assert_eq!(buckets[2].label(), "+Inf");
         assert_eq!(buckets[0].label(), "0.1");
     }

@@ -23,11 +23,17 @@ use crate::config::{Config, Exporter, OtlpProtocol};
 pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcessor>> {
     Ok(match config.otel_exporter {
         Exporter::None => None,
-        Exporter::Console => Some(BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default()).build()),
+        Exporter::Console => {
+            Some(BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default()).build())
+        }
         Exporter::Otlp => {
             let exporter = match config.otel_exporter_otlp_protocol {
-                OtlpProtocol::Grpc => grpc(SpanExporter::builder().with_tonic(), config)?.build()?,
-                OtlpProtocol::HttpProtobuf => http(SpanExporter::builder().with_http(), config, "v1/traces").build()?,
+                OtlpProtocol::Grpc => {
+                    grpc(SpanExporter::builder().with_tonic(), config)?.build()?
+                }
+                OtlpProtocol::HttpProtobuf => {
+                    http(SpanExporter::builder().with_http(), config, "v1/traces").build()?
+                }
             };
             Some(BatchSpanProcessor::builder(exporter).build())
         }
@@ -36,19 +42,32 @@ pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcesso
 
 /// Adds the periodic reader that pushes metrics every `OTEL_METRIC_EXPORT_INTERVAL`, unless
 /// `OTEL_EXPORTER=none`.
-pub fn with_periodic_reader(builder: MeterProviderBuilder, config: &Config) -> anyhow::Result<MeterProviderBuilder> {
+pub fn with_periodic_reader(
+    builder: MeterProviderBuilder,
+    config: &Config,
+) -> anyhow::Result<MeterProviderBuilder> {
     let interval = config.otel_metric_export_interval;
     Ok(match config.otel_exporter {
         Exporter::None => builder,
         Exporter::Console => builder.with_reader(
-            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default()).with_interval(interval).build(),
+            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                .with_interval(interval)
+                .build(),
         ),
         Exporter::Otlp => {
             let exporter = match config.otel_exporter_otlp_protocol {
-                OtlpProtocol::Grpc => grpc(MetricExporter::builder().with_tonic(), config)?.build()?,
-                OtlpProtocol::HttpProtobuf => http(MetricExporter::builder().with_http(), config, "v1/metrics").build()?,
+                OtlpProtocol::Grpc => {
+                    grpc(MetricExporter::builder().with_tonic(), config)?.build()?
+                }
+                OtlpProtocol::HttpProtobuf => {
+                    http(MetricExporter::builder().with_http(), config, "v1/metrics").build()?
+                }
             };
-            builder.with_reader(PeriodicReader::builder(exporter).with_interval(interval).build())
+            builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(interval)
+                    .build(),
+            )
         }
     })
 }
@@ -58,7 +77,8 @@ pub fn with_periodic_reader(builder: MeterProviderBuilder, config: &Config) -> a
 fn secured(config: &Config) -> Url {
     let mut url = config.otlp_endpoint();
     if !config.otel_exporter_otlp_insecure && url.scheme() == "http" {
-        url.set_scheme("https").expect("http and https are interchangeable schemes");
+        url.set_scheme("https")
+            .expect("http and https are interchangeable schemes");
     }
     url
 }
@@ -83,22 +103,33 @@ fn http<B: WithExportConfig + WithHttpConfig>(builder: B, config: &Config, signa
     let url = secured(config);
     builder
         .with_protocol(Protocol::HttpBinary)
-        .with_endpoint(format!("{}/{signal_path}", url.as_str().trim_end_matches('/')))
+        .with_endpoint(format!(
+            "{}/{signal_path}",
+            url.as_str().trim_end_matches('/')
+        ))
         .with_timeout(config.otel_exporter_otlp_timeout)
         .with_headers(headers(config))
 }
 
 fn headers(config: &Config) -> HashMap<String, String> {
-    config.otel_exporter_otlp_headers.iter().flat_map(|h| h.0.iter().cloned()).collect()
+    config
+        .otel_exporter_otlp_headers
+        .iter()
+        .flat_map(|h| h.0.iter().cloned())
+        .collect()
 }
 
 fn metadata(config: &Config) -> anyhow::Result<MetadataMap> {
     let mut map = axum::http::HeaderMap::new();
     for (key, value) in headers(config) {
-        let name = axum::http::HeaderName::try_from(key.to_ascii_lowercase())
-            .map_err(|_| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: '{key}' is not a valid header name"))?;
-        let value = axum::http::HeaderValue::try_from(value)
-            .map_err(|_| anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: the value of '{key}' is not a valid header value"))?;
+        let name = axum::http::HeaderName::try_from(key.to_ascii_lowercase()).map_err(|_| {
+            anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: '{key}' is not a valid header name")
+        })?;
+        let value = axum::http::HeaderValue::try_from(value).map_err(|_| {
+            anyhow::anyhow!(
+                "OTEL_EXPORTER_OTLP_HEADERS: the value of '{key}' is not a valid header value"
+            )
+        })?;
         map.insert(name, value);
     }
     Ok(MetadataMap::from_headers(map))

@@ -36,8 +36,9 @@ pub fn init(config: &Config, tracer: SdkTracer) -> anyhow::Result<WorkerGuard> {
     let (writer, guard) = if config.log_to_stdout {
         tracing_appender::non_blocking(std::io::stdout())
     } else {
-        std::fs::create_dir_all(&config.log_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create LOG_DIR {}: {e}", config.log_dir.display()))?;
+        std::fs::create_dir_all(&config.log_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create LOG_DIR {}: {e}", config.log_dir.display())
+        })?;
         let file = FileRotate::new(
             config.log_dir.join(LOG_FILE),
             AppendCount::new(KEEP_FILES),
@@ -57,7 +58,10 @@ pub fn init(config: &Config, tracer: SdkTracer) -> anyhow::Result<WorkerGuard> {
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(Targets::new().with_target(env!("CARGO_CRATE_NAME"), Level::INFO));
-    tracing_subscriber::registry().with(lines).with(spans).try_init()?;
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(spans)
+        .try_init()?;
     Ok(guard)
 }
 
@@ -69,7 +73,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         SystemTime.format_time(&mut writer)?;
         let meta = event.metadata();
         write!(writer, " {:>5} {}: ", meta.level(), meta.target())?;
@@ -80,7 +89,12 @@ where
         let span = context.span();
         let span_context = span.span_context();
         if span_context.is_valid() {
-            write!(writer, " trace_id={} span_id={}", span_context.trace_id(), span_context.span_id())?;
+            write!(
+                writer,
+                " trace_id={} span_id={}",
+                span_context.trace_id(),
+                span_context.span_id()
+            )?;
         }
         writeln!(writer)
     }

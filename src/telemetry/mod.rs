@@ -42,8 +42,11 @@ impl Telemetry {
     /// the subscriber as the global default.
     pub fn init(config: &Config) -> anyhow::Result<Self> {
         let resource = resource(config);
-        let span_exporter = exporters::span_exporter(config).context("building the span exporter")?;
-        let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone()).with_sampler(sampler(config));
+        let span_exporter =
+            exporters::span_exporter(config).context("building the span exporter")?;
+        let mut tracer = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(sampler(config));
         if let Some(processor) = span_exporter {
             tracer = tracer.with_span_processor(processor);
         }
@@ -51,14 +54,18 @@ impl Telemetry {
 
         let (meter_provider, metrics_reader) = if config.metrics_backend == Backend::Otel {
             let reader = SharedReader::new(ManualReader::builder().build());
-            let builder = SdkMeterProvider::builder().with_resource(resource).with_reader(reader.clone());
-            let builder = exporters::with_periodic_reader(builder, config).context("building the metric exporter")?;
+            let builder = SdkMeterProvider::builder()
+                .with_resource(resource)
+                .with_reader(reader.clone());
+            let builder = exporters::with_periodic_reader(builder, config)
+                .context("building the metric exporter")?;
             (Some(builder.build()), Some(reader))
         } else {
             (None, None)
         };
 
-        let log_guard = logging::init(config, tracer_provider.tracer(SCOPE)).context("setting up logging")?;
+        let log_guard =
+            logging::init(config, tracer_provider.tracer(SCOPE)).context("setting up logging")?;
         Ok(Self {
             tracer_provider,
             meter_provider,
@@ -75,7 +82,12 @@ impl Telemetry {
     /// Flushes and shuts down the providers, each bounded by `timeout`. The exporters block the
     /// calling thread while the gRPC client needs the runtime, hence `spawn_blocking`.
     pub async fn shutdown(self, timeout: Duration) {
-        let Telemetry { tracer_provider, meter_provider, _log_guard, .. } = self;
+        let Telemetry {
+            tracer_provider,
+            meter_provider,
+            _log_guard,
+            ..
+        } = self;
         let result = tokio::task::spawn_blocking(move || {
             if let Some(meters) = meter_provider
                 && let Err(err) = meters.shutdown_with_timeout(timeout)
@@ -104,13 +116,20 @@ fn resource(config: &Config) -> Resource {
         KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
     ];
     if let Some(extra) = &config.otel_resource_attributes {
-        attributes.extend(extra.0.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+        attributes.extend(
+            extra
+                .0
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        );
     }
     if let Some(name) = &config.otel_service_name {
         attributes.push(KeyValue::new("service.name", name.clone()));
     }
     Resource::builder_empty()
-        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_detector(Box::new(
+            opentelemetry_sdk::resource::TelemetryResourceDetector,
+        ))
         .with_attributes(attributes)
         .build()
 }
@@ -123,7 +142,9 @@ fn sampler(config: &Config) -> SdkSampler {
         Sampler::Traceidratio => SdkSampler::TraceIdRatioBased(ratio),
         Sampler::ParentbasedAlwaysOn => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOn)),
         Sampler::ParentbasedAlwaysOff => SdkSampler::ParentBased(Box::new(SdkSampler::AlwaysOff)),
-        Sampler::ParentbasedTraceidratio => SdkSampler::ParentBased(Box::new(SdkSampler::TraceIdRatioBased(ratio))),
+        Sampler::ParentbasedTraceidratio => {
+            SdkSampler::ParentBased(Box::new(SdkSampler::TraceIdRatioBased(ratio)))
+        }
     }
 }
 
@@ -142,7 +163,9 @@ pub fn propagator(config: &Config) -> TextMapCompositePropagator {
                 Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
                 Propagator::Baggage => Box::new(BaggagePropagator::new()),
                 Propagator::B3 => Box::new(B3Propagator::with_encoding(B3Encoding::SingleHeader)),
-                Propagator::B3Multi => Box::new(B3Propagator::with_encoding(B3Encoding::MultipleHeader)),
+                Propagator::B3Multi => {
+                    Box::new(B3Propagator::with_encoding(B3Encoding::MultipleHeader))
+                }
             }
         })
         .collect();

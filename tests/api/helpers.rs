@@ -1,0 +1,229 @@
+//! Shared helpers: an in-process app on a free port, the real binary as a child process, and
+//! readers of the exposition format.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use prom_metrics_app::{
+    config::Config,
+    http::{self, AppState, Route},
+    metrics::prometheus::PrometheusBackend,
+    server::Server,
+};
+
+/// An app served in-process on `127.0.0.1:0` with a fresh Prometheus backend.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Starts the standard app.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(http::counted_routes()).await
+}
+
+/// Starts the app with `routes` as its counted routes.
+pub async fn spawn_app_with(routes: Vec<Route>) -> TestApp {
+    let config = Config::defaults();
+    let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        state.clone(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("binding port 0 on loopback");
+    let address = server.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run_with(routes, async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        state,
+        client: reqwest::Client::new(),
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The 0.0.4 text exposition of `/metrics`, parsed into series -> value.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        parse_exposition(&self.get("/metrics").await.text().await.unwrap())
+    }
+}
+
+/// Series (name with labels, as written) to value, from a text exposition.
+pub fn parse_exposition(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let sample = l.split(" # ").next()?;
+            let (series, value) = sample.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of `series` or 0 when absent.
+pub fn value(metrics: &HashMap<String, f64>, series: &str) -> f64 {
+    metrics.get(series).copied().unwrap_or(0.0)
+}
+
+/// The real binary, as a child process.
+pub struct Binary {
+    pub child: Child,
+    pub address: SocketAddr,
+    pub stdout: Arc<std::sync::Mutex<String>>,
+}
+
+/// The command for the binary, with a clean environment apart from `PATH`.
+pub fn binary_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prom-metrics-app"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// Starts the binary on a free loopback port with `envs`, logging to stdout, and waits until it
+/// listens.
+pub fn spawn_binary(envs: &[(&str, &str)]) -> Binary {
+    spawn_binary_with_args(envs, &[])
+}
+
+/// Like [`spawn_binary`], with command-line `args`.
+pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
+    let mut command = binary_command();
+    command.args(args);
+    command
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_TO_STDOUT", "true")
+        .env("OTEL_EXPORTER", "none")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let captured = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = captured.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the binary prints its address")
+            .expect("stderr is text");
+        if let Some(address) = line.split("listening on ").nth(1) {
+            break address.trim().parse().expect("a socket address");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Binary {
+        child,
+        address,
+        stdout: captured,
+    }
+}
+
+impl Binary {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill only sends a signal to our own child.
+        let result = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(result, 0, "kill failed");
+    }
+
+    /// Waits for the exit code, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// What the process wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it returns `Some`, at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+/// A handler that always panics, to test the 500 path.
+pub async fn panicking_handler() -> &'static str {
+    panic!("deliberate failure")
+}

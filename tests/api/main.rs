@@ -1,0 +1,11 @@
+//! Integration and end-to-end tests: the real server on loopback, driven over HTTP, checked by real
+//! tools (Prometheus, promtool, an OpenMetrics parser, an OTLP receiver).
+
+mod config;
+mod counting;
+mod helpers;
+mod logging;
+mod prometheus;
+mod routes;
+mod scrape;
+mod shutdown;

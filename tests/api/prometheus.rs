@@ -1,0 +1,190 @@
+//! End to end with a real Prometheus server (Debian's `prometheus` package) scraping the app.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::helpers::{eventually, free_port, spawn_app};
+
+/// A Prometheus server scraping one target every second, with its own data folder.
+pub struct Prometheus {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    client: reqwest::Client,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target`, with extra command-line `flags`.
+    pub async fn start(target: SocketAddr, flags: &[&str]) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("pma-prometheus-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is installed by the test command (Debian package prometheus)");
+        let prometheus = Self {
+            child,
+            port,
+            dir,
+            client: reqwest::Client::new(),
+        };
+        let ready = eventually(Duration::from_secs(30), || async {
+            let response = prometheus
+                .client
+                .get(prometheus.url("/-/ready"))
+                .send()
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "prometheus did not become ready");
+        prometheus
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// Runs an API call and returns its `data`.
+    pub async fn api(&self, path: &str, params: &[(&str, &str)]) -> Option<serde_json::Value> {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        let body = self
+            .client
+            .get(self.url(&format!("{path}?{query}")))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (json["status"] == "success").then(|| json["data"].clone())
+    }
+
+    /// The value of an instant query that returns one sample.
+    pub async fn query(&self, promql: &str) -> Option<f64> {
+        let data = self.api("/api/v1/query", &[("query", promql)]).await?;
+        data["result"].get(0)?["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Polls `promql` until it returns `expected`, for at most 30 s; returns the last value seen.
+    pub async fn wait_for(&self, promql: &str, expected: f64) -> Option<f64> {
+        let mut last = None;
+        for _ in 0..150 {
+            last = self.query(promql).await;
+            if last == Some(expected) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        last
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_scrapes_the_exact_values_of_every_family() {
+    let app = spawn_app().await;
+    let prometheus = Prometheus::start(app.address, &[]).await;
+    for path in [
+        "/",
+        "/index",
+        "/",
+        "/missing",
+        "/also/missing",
+        "/do_task?seconds=0.1",
+        "/do_task?seconds=zz",
+    ] {
+        app.get(path).await;
+    }
+    app.post("/").await;
+    app.get("/view_metrics").await;
+
+    assert_eq!(
+        prometheus
+            .wait_for("http_requests_total{job=\"app\"}", 8.0)
+            .await,
+        Some(8.0)
+    );
+    assert_eq!(prometheus.query("up{job=\"app\"}").await, Some(1.0));
+    assert_eq!(
+        prometheus.query("http_successful_request_total").await,
+        Some(5.0)
+    );
+    assert_eq!(prometheus.query("http_error_4xx_total").await, Some(3.0));
+    assert_eq!(prometheus.query("http_error_5xx_total").await, Some(0.0));
+    assert_eq!(
+        prometheus.query("request_processing_seconds_count").await,
+        Some(8.0)
+    );
+    assert_eq!(
+        prometheus
+            .query("request_processing_seconds_bucket{le=\"+Inf\"}")
+            .await,
+        Some(8.0)
+    );
+    assert_eq!(
+        prometheus
+            .query("request_processing_seconds_bucket{le=\"0.075\"}")
+            .await,
+        Some(7.0)
+    );
+    assert_eq!(
+        prometheus.query("sum(http_server_request_duration_seconds_count{http_route=\"unmatched\",http_response_status_code=\"404\"})").await,
+        Some(2.0)
+    );
+    assert_eq!(
+        prometheus.query("http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/\"}").await,
+        Some(1.0)
+    );
+    assert_eq!(prometheus.query("http_server_request_duration_seconds_count{http_route=\"/do_task\",http_response_status_code=\"400\"}").await, Some(1.0));
+    assert_eq!(
+        prometheus.query("prom_metrics_app_build_info").await,
+        Some(1.0)
+    );
+    assert!(
+        prometheus
+            .query("process_resident_memory_bytes")
+            .await
+            .unwrap_or(0.0)
+            > 1e6
+    );
+    assert!(
+        prometheus
+            .query("process_start_time_seconds")
+            .await
+            .unwrap_or(0.0)
+            > 1.6e9
+    );
+}

@@ -1,0 +1,171 @@
+//! `/metrics` in both formats, checked by promtool and by an independent OpenMetrics parser.
+
+use std::{io::Write, process::Command};
+
+use crate::helpers::{spawn_app, value};
+
+const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[tokio::test]
+async fn metrics_serves_text_004_by_default() {
+    let app = spawn_app().await;
+
+    let response = app.get("/metrics").await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("# TYPE http_requests_total counter"));
+    assert!(!body.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn metrics_serves_openmetrics_when_asked() {
+    let app = spawn_app().await;
+
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .header("accept", OPENMETRICS)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("# TYPE http_requests counter"));
+    assert!(body.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn process_and_build_metrics_are_exported() {
+    let app = spawn_app().await;
+
+    let metrics = app.metrics().await;
+
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(metrics.contains_key(name), "{name} missing");
+    }
+    assert!(value(&metrics, "process_resident_memory_bytes") > 1e6);
+    let build = metrics
+        .keys()
+        .find(|k| k.starts_with("prom_metrics_app_build_info{"))
+        .expect("build info");
+    assert!(
+        build.contains(&format!("version=\"{}\"", prom_metrics_app::VERSION)),
+        "{build}"
+    );
+    assert!(build.contains("revision=\""), "{build}");
+}
+
+#[tokio::test]
+async fn promtool_finds_no_problem_in_the_text_format() {
+    let app = spawn_app().await;
+    app.get("/").await;
+    app.get("/missing").await;
+    app.get("/do_task?seconds=0").await;
+
+    let body = app.get("/metrics").await.text().await.unwrap();
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by the test command (Debian package prometheus)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool: {report}");
+    assert!(report.trim().is_empty(), "promtool reported: {report}");
+}
+
+#[tokio::test]
+async fn an_independent_parser_accepts_the_openmetrics_exposition() {
+    let app = spawn_app().await;
+    app.get("/").await;
+    app.get("/missing").await;
+
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .header("accept", OPENMETRICS)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The strict OpenMetrics parser of the Python prometheus-client; prints family names and types.
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        print(family.name, family.type, sample.name, sample.value)
+"#;
+    let mut python = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is installed");
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = python.wait_with_output().unwrap();
+
+    let parsed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "parser rejected the exposition: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        parsed.contains("http_requests counter http_requests_total 2"),
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("http_error_4xx counter http_error_4xx_total 1"),
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("request_processing_seconds histogram request_processing_seconds_count 2"),
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("http_server_request_duration_seconds histogram"),
+        "{parsed}"
+    );
+    assert!(
+        parsed.contains("process_resident_memory_bytes gauge"),
+        "{parsed}"
+    );
+}
