@@ -13,19 +13,23 @@ use opentelemetry_sdk::{
         InstrumentKind, ManualReader, MeterProviderBuilder, PeriodicReader, Pipeline, Temporality,
         data::ResourceMetrics, reader::MetricReader,
     },
-    trace::BatchSpanProcessor,
 };
 use url::Url;
 
+use super::loss::{BoundedProcessor, CountingMetricExporter, Losses, bounded_processor};
 use crate::config::{Config, Exporter, OtlpProtocol};
 
 /// The span processor for the configured exporter, or `None` with `OTEL_EXPORTER=none`.
-pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcessor>> {
+pub fn span_processor(
+    config: &Config,
+    losses: &Arc<Losses>,
+) -> anyhow::Result<Option<BoundedProcessor>> {
     Ok(match config.otel_exporter {
         Exporter::None => None,
-        Exporter::Console => {
-            Some(BatchSpanProcessor::builder(opentelemetry_stdout::SpanExporter::default()).build())
-        }
+        Exporter::Console => Some(bounded_processor(
+            opentelemetry_stdout::SpanExporter::default(),
+            losses.clone(),
+        )),
         Exporter::Otlp => {
             let exporter = match config.otel_exporter_otlp_protocol {
                 OtlpProtocol::Grpc => {
@@ -35,7 +39,7 @@ pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcesso
                     http(SpanExporter::builder().with_http(), config, "v1/traces").build()?
                 }
             };
-            Some(BatchSpanProcessor::builder(exporter).build())
+            Some(bounded_processor(exporter, losses.clone()))
         }
     })
 }
@@ -45,14 +49,18 @@ pub fn span_exporter(config: &Config) -> anyhow::Result<Option<BatchSpanProcesso
 pub fn with_periodic_reader(
     builder: MeterProviderBuilder,
     config: &Config,
+    losses: &Arc<Losses>,
 ) -> anyhow::Result<MeterProviderBuilder> {
     let interval = config.otel_metric_export_interval;
     Ok(match config.otel_exporter {
         Exporter::None => builder,
         Exporter::Console => builder.with_reader(
-            PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
-                .with_interval(interval)
-                .build(),
+            PeriodicReader::builder(counted(
+                opentelemetry_stdout::MetricExporter::default(),
+                losses,
+            ))
+            .with_interval(interval)
+            .build(),
         ),
         Exporter::Otlp => {
             let exporter = match config.otel_exporter_otlp_protocol {
@@ -64,12 +72,19 @@ pub fn with_periodic_reader(
                 }
             };
             builder.with_reader(
-                PeriodicReader::builder(exporter)
+                PeriodicReader::builder(counted(exporter, losses))
                     .with_interval(interval)
                     .build(),
             )
         }
     })
+}
+
+fn counted<E>(inner: E, losses: &Arc<Losses>) -> CountingMetricExporter<E> {
+    CountingMetricExporter {
+        inner,
+        losses: losses.clone(),
+    }
 }
 
 /// The endpoint with TLS applied: `OTEL_EXPORTER_OTLP_INSECURE=false` means TLS even for an

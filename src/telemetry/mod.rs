@@ -5,8 +5,9 @@
 
 mod exporters;
 mod logging;
+mod loss;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use opentelemetry::{
@@ -25,6 +26,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use crate::config::{Backend, Config, Propagator, Sampler};
 
 pub use exporters::SharedReader;
+use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
 pub const SCOPE: &str = "prom-metrics-app";
@@ -42,12 +44,13 @@ impl Telemetry {
     /// the subscriber as the global default.
     pub fn init(config: &Config) -> anyhow::Result<Self> {
         let resource = resource(config);
-        let span_exporter =
-            exporters::span_exporter(config).context("building the span exporter")?;
+        let losses = Arc::new(Losses::default());
+        let span_processor =
+            exporters::span_processor(config, &losses).context("building the span exporter")?;
         let mut tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler(config));
-        if let Some(processor) = span_exporter {
+        if let Some(processor) = span_processor {
             tracer = tracer.with_span_processor(processor);
         }
         let tracer_provider = tracer.build();
@@ -57,7 +60,7 @@ impl Telemetry {
             let builder = SdkMeterProvider::builder()
                 .with_resource(resource)
                 .with_reader(reader.clone());
-            let builder = exporters::with_periodic_reader(builder, config)
+            let builder = exporters::with_periodic_reader(builder, config, &losses)
                 .context("building the metric exporter")?;
             (Some(builder.build()), Some(reader))
         } else {

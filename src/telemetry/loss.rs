@@ -1,0 +1,212 @@
+//! Bounded, counted telemetry loss. With a dead or slow collector the app keeps serving at the same
+//! speed: at most [`SPAN_CAPACITY`] spans wait for export, the rest are dropped and counted, and
+//! losses are logged at most once per [`LOG_INTERVAL`] with running totals, never once per span.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use opentelemetry::Context;
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    metrics::{Temporality, data::ResourceMetrics, exporter::PushMetricExporter},
+    trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor},
+};
+
+/// Spans queued or being exported at most; equal to the batch processor's own queue, which
+/// therefore never overflows: every drop happens, and is counted, here.
+pub const SPAN_CAPACITY: usize = 2048;
+/// Shortest time between two loss reports in the log.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Running totals of lost telemetry.
+#[derive(Debug, Default)]
+pub struct Losses {
+    dropped_spans: AtomicU64,
+    failed_spans: AtomicU64,
+    failed_metric_exports: AtomicU64,
+    last_report: Mutex<Option<Instant>>,
+}
+
+impl Losses {
+    fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+        // Only the loss path takes this lock, and only to rate-limit the report.
+        let Ok(mut last) = self.last_report.lock() else {
+            return;
+        };
+        if last.is_some_and(|at| at.elapsed() < LOG_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        let (dropped, failed, metrics) = self.totals();
+        tracing::warn!(
+            dropped_spans = dropped,
+            failed_spans = failed,
+            failed_metric_exports = metrics,
+            "telemetry is being lost (totals since start): is the collector at OTEL_EXPORTER_OTLP_ENDPOINT up?"
+        );
+    }
+
+    /// Spans dropped because the queue was full, spans in failed exports, failed metric exports.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.dropped_spans.load(Ordering::Relaxed),
+            self.failed_spans.load(Ordering::Relaxed),
+            self.failed_metric_exports.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Wraps `exporter` in a batch processor whose queue is bounded and whose losses are counted.
+pub fn bounded_processor<E: SpanExporter + 'static>(
+    exporter: E,
+    losses: Arc<Losses>,
+) -> BoundedProcessor {
+    let pending = Arc::new(AtomicUsize::new(0));
+    let counting = CountingSpanExporter {
+        inner: exporter,
+        pending: pending.clone(),
+        losses: losses.clone(),
+    };
+    let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
+        .with_max_queue_size(SPAN_CAPACITY)
+        .build();
+    let inner = BatchSpanProcessor::builder(counting)
+        .with_batch_config(config)
+        .build();
+    BoundedProcessor {
+        inner,
+        pending,
+        losses,
+    }
+}
+
+/// A batch span processor with an admission count in front of it.
+#[derive(Debug)]
+pub struct BoundedProcessor {
+    inner: BatchSpanProcessor,
+    pending: Arc<AtomicUsize>,
+    losses: Arc<Losses>,
+}
+
+impl SpanProcessor for BoundedProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        // The batch processor discards unsampled spans itself; they never count as pending.
+        if span.span_context.is_sampled() {
+            if self.pending.fetch_add(1, Ordering::AcqRel) >= SPAN_CAPACITY {
+                self.pending.fetch_sub(1, Ordering::AcqRel);
+                self.losses.add(&self.losses.dropped_spans, 1);
+                return;
+            }
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Releases pending slots once a batch is done, and counts the spans of failed exports.
+#[derive(Debug)]
+struct CountingSpanExporter<E> {
+    inner: E,
+    pending: Arc<AtomicUsize>,
+    losses: Arc<Losses>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let size = batch.len();
+        let result = self.inner.export(batch).await;
+        self.pending.fetch_sub(size, Ordering::AcqRel);
+        if result.is_err() {
+            self.losses.add(&self.losses.failed_spans, size as u64);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Counts failed metric exports.
+#[derive(Debug)]
+pub struct CountingMetricExporter<E> {
+    pub inner: E,
+    pub losses: Arc<Losses>,
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        if result.is_err() {
+            self.losses.add(&self.losses.failed_metric_exports, 1);
+        }
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_add_up_and_are_reported_at_most_once_per_interval() {
+        let losses = Losses::default();
+
+        losses.add(&losses.dropped_spans, 1);
+        let first = *losses.last_report.lock().unwrap();
+        for _ in 0..1000 {
+            losses.add(&losses.dropped_spans, 1);
+        }
+        losses.add(&losses.failed_spans, 512);
+
+        assert_eq!(losses.totals(), (1001, 512, 0));
+        assert_eq!(
+            *losses.last_report.lock().unwrap(),
+            first,
+            "no second report within the interval"
+        );
+    }
+}
