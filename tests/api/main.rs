@@ -5,6 +5,8 @@ mod config;
 mod counting;
 mod helpers;
 mod logging;
+mod otel;
+mod otlp;
 mod prometheus;
 mod routes;
 mod scrape;

@@ -1,0 +1,499 @@
+//! OpenTelemetry end to end: the real binary exports to a real OTLP receiver over gRPC and HTTP.
+
+use std::{collections::HashMap, time::Duration};
+
+use crate::{
+    helpers::{Binary, eventually, spawn_binary},
+    otlp::{self, Received},
+};
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_ID: &str = "b7ad6b7169203331";
+
+fn traceparent() -> String {
+    format!("00-{TRACE_ID}-{PARENT_ID}-01")
+}
+
+/// Sends the standard mix: one traced `/do_task`, two home pages, one unknown path.
+async fn send_mix(binary: &Binary) {
+    let client = reqwest::Client::new();
+    let task = client
+        .get(binary.url("/do_task?seconds=0.05"))
+        .header("traceparent", traceparent())
+        .header("user-agent", "otel-test/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(task.status(), 200);
+    for path in ["/", "/index", "/missing"] {
+        client.get(binary.url(path)).send().await.unwrap();
+    }
+}
+
+/// SIGTERM, then waits for exit code 0: everything the receiver has came from the shutdown flush
+/// (the export interval and batch delay are far longer than the test).
+async fn terminate(mut binary: Binary) -> String {
+    binary.signal(libc::SIGTERM);
+    let (code, stdout) = tokio::task::spawn_blocking(move || {
+        let code = binary.wait_exit(Duration::from_secs(20));
+        (code, binary.stdout())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stdout}");
+    stdout
+}
+
+fn span<'a>(spans: &'a [otlp::SpanView], name: &str) -> &'a otlp::SpanView {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name} in {spans:#?}"))
+}
+
+fn assert_exported_mix(received: &Received, port: u16, stdout: &str) {
+    let spans = received.spans();
+
+    let server = span(&spans, "GET /do_task");
+    assert_eq!(server.kind, 2, "SPAN_KIND_SERVER");
+    assert_eq!(server.trace_id, TRACE_ID, "continues the caller's trace");
+    assert_eq!(server.parent_span_id, PARENT_ID);
+    let expected: HashMap<&str, String> = HashMap::from([
+        ("http.request.method", "GET".to_string()),
+        ("http.route", "/do_task".to_string()),
+        ("url.path", "/do_task".to_string()),
+        ("url.scheme", "http".to_string()),
+        ("http.response.status_code", "int:200".to_string()),
+        ("server.address", "127.0.0.1".to_string()),
+        ("server.port", format!("int:{port}")),
+        ("client.address", "127.0.0.1".to_string()),
+        ("user_agent.original", "otel-test/1.0".to_string()),
+        ("network.protocol.version", "1.1".to_string()),
+    ]);
+    for (key, value) in &expected {
+        assert_eq!(
+            server.attributes.get(*key),
+            Some(value),
+            "{key} in {:?}",
+            server.attributes
+        );
+    }
+    assert_eq!(server.status_code, 0, "unset status for a 200");
+
+    let work = span(&spans, "do_task work");
+    assert_eq!(work.trace_id, TRACE_ID);
+    assert_eq!(
+        work.parent_span_id, server.span_id,
+        "the work is a child of the server span"
+    );
+
+    let missing = span(&spans, "GET");
+    assert_eq!(
+        missing
+            .attributes
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("int:404")
+    );
+    assert!(
+        !missing.attributes.contains_key("http.route"),
+        "no route template for unknown paths"
+    );
+    assert_eq!(
+        spans
+            .iter()
+            .filter(|s| s.name == "GET /" || s.name == "GET /index")
+            .count(),
+        2
+    );
+
+    assert_eq!(
+        server.resource.get("service.version").map(String::as_str),
+        Some(prom_metrics_app::VERSION)
+    );
+    assert!(
+        server
+            .resource
+            .get("service.instance.id")
+            .is_some_and(|id| id.len() >= 32)
+    );
+
+    let access = stdout
+        .lines()
+        .find(|l| l.contains("access: GET /do_task 200"))
+        .expect("an access line");
+    assert!(
+        access.contains(&format!("trace_id={TRACE_ID} span_id={}", server.span_id)),
+        "{access}"
+    );
+
+    assert_eq!(received.sum("http_requests"), Some(4));
+    assert_eq!(received.sum("http_successful_request"), Some(3));
+    assert_eq!(received.sum("http_error_4xx"), Some(1));
+    assert!(matches!(received.sum("http_error_5xx"), None | Some(0)));
+    let (unit, points) = received
+        .histogram("request_processing_seconds")
+        .expect("request_processing_seconds");
+    assert_eq!(unit, "s");
+    assert_eq!(points.iter().map(|(_, count)| count).sum::<u64>(), 4);
+    let (unit, points) = received
+        .histogram("http.server.request.duration")
+        .expect("http.server.request.duration");
+    assert_eq!(unit, "s");
+    let task_point = points
+        .iter()
+        .find(|(attributes, _)| {
+            attributes.get("http.route").map(String::as_str) == Some("/do_task")
+        })
+        .expect("a /do_task data point");
+    assert_eq!(
+        task_point.0.get("http.request.method").map(String::as_str),
+        Some("GET")
+    );
+    assert_eq!(
+        task_point
+            .0
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("int:200")
+    );
+    assert_eq!(task_point.1, 1);
+    let counter = received
+        .metrics()
+        .into_iter()
+        .find(|(m, _)| m.name == "http_requests")
+        .unwrap()
+        .0;
+    assert_eq!(counter.unit, "1");
+    assert!(!counter.description.is_empty());
+}
+
+fn otlp_env<'a>(endpoint: &'a str, protocol: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("METRICS_BACKEND", "otel"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cret%20value"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_export_carries_spans_metrics_and_resource_flushed_at_shutdown() {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let binary = spawn_binary(&otlp_env(&endpoint, "grpc"));
+    let port = binary.address.port();
+
+    send_mix(&binary).await;
+    let stdout = terminate(binary).await;
+
+    assert_exported_mix(&received, port, &stdout);
+    let spans = received.spans();
+    assert_eq!(
+        span(&spans, "GET /do_task")
+            .resource
+            .get("service.name")
+            .map(String::as_str),
+        Some("prom-metrics-app")
+    );
+    assert!(
+        received
+            .headers()
+            .iter()
+            .all(|h| h.get("x-api-key").map(String::as_str) == Some("s3cret value"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_protobuf_export_carries_the_same_with_resource_overrides() {
+    let (address, received) = otlp::start_http().await;
+    let endpoint = format!("http://{address}");
+    let mut env = otlp_env(&endpoint, "http/protobuf");
+    env.push((
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "deployment.environment=test,service.name=overridden",
+    ));
+    env.push(("OTEL_SERVICE_NAME", "checkout"));
+    let binary = spawn_binary(&env);
+    let port = binary.address.port();
+
+    send_mix(&binary).await;
+    let stdout = terminate(binary).await;
+
+    assert_exported_mix(&received, port, &stdout);
+    let spans = received.spans();
+    let resource = &span(&spans, "GET /do_task").resource;
+    assert_eq!(
+        resource.get("service.name").map(String::as_str),
+        Some("checkout")
+    );
+    assert_eq!(
+        resource.get("deployment.environment").map(String::as_str),
+        Some("test")
+    );
+    let headers = received.headers();
+    assert!(!headers.is_empty());
+    assert!(
+        headers
+            .iter()
+            .all(|h| h.get("x-api-key").map(String::as_str) == Some("s3cret value"))
+    );
+    assert!(
+        headers
+            .iter()
+            .all(|h| h.get("content-type").map(String::as_str) == Some("application/x-protobuf"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_export_reaches_a_receiver_with_a_certificate_from_a_test_ca() {
+    let (ca_pem, identity) = otlp::test_certificates();
+    let dir = std::env::temp_dir().join(format!("pma-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (address, received) = otlp::start_grpc(Some(identity)).await;
+    // An http:// URL: OTEL_EXPORTER_OTLP_INSECURE=false still means TLS, as in the original.
+    let endpoint = format!("http://localhost:{}", address.port());
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_INSECURE", "false"),
+        ("SSL_CERT_FILE", ca_file.to_str().unwrap()),
+    ]);
+
+    reqwest::get(binary.url("/")).await.unwrap();
+    terminate(binary).await;
+
+    assert!(
+        received.spans().iter().any(|s| s.name == "GET /"),
+        "{:?}",
+        received.spans()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_traceparent_starts_a_new_trace_without_error() {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+    ]);
+
+    let response = reqwest::Client::new()
+        .get(binary.url("/"))
+        .header("traceparent", "00-not-a-trace-id-zz")
+        .send()
+        .await
+        .unwrap();
+    terminate(binary).await;
+
+    assert_eq!(response.status(), 200);
+    let spans = received.spans();
+    let home = span(&spans, "GET /");
+    assert_eq!(home.trace_id.len(), 32);
+    assert_ne!(home.trace_id, "0".repeat(32));
+    assert!(home.parent_span_id.is_empty(), "a root span");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b3_headers_continue_the_trace_when_chosen() {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_PROPAGATORS", "b3multi"),
+    ]);
+    let client = reqwest::Client::new();
+
+    client
+        .get(binary.url("/"))
+        .header("X-B3-TraceId", TRACE_ID)
+        .header("X-B3-SpanId", PARENT_ID)
+        .header("X-B3-Sampled", "1")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(binary.url("/index"))
+        .header("traceparent", traceparent())
+        .send()
+        .await
+        .unwrap();
+    terminate(binary).await;
+
+    let spans = received.spans();
+    assert_eq!(span(&spans, "GET /").trace_id, TRACE_ID);
+    assert_eq!(span(&spans, "GET /").parent_span_id, PARENT_ID);
+    assert_ne!(
+        span(&spans, "GET /index").trace_id,
+        TRACE_ID,
+        "tracecontext is not among the chosen formats"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn always_off_sampler_exports_no_spans() {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_TRACES_SAMPLER", "always_off"),
+        ("METRICS_BACKEND", "otel"),
+    ]);
+
+    reqwest::get(binary.url("/")).await.unwrap();
+    terminate(binary).await;
+
+    assert!(received.spans().is_empty(), "{:?}", received.spans());
+    assert_eq!(received.sum("http_requests"), Some(1), "metrics still flow");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_exporter_prints_spans_and_metrics_a_person_can_read() {
+    let dir = std::env::temp_dir().join(format!("pma-console-{}", std::process::id()));
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "console"),
+        ("METRICS_BACKEND", "otel"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", dir.to_str().unwrap()),
+    ]);
+
+    reqwest::Client::new()
+        .get(binary.url("/do_task?seconds=0"))
+        .header("traceparent", traceparent())
+        .send()
+        .await
+        .unwrap();
+    let stdout = terminate(binary).await;
+
+    let block = stdout
+        .split("Span #")
+        .find(|b| b.contains("Name         : GET /do_task"))
+        .unwrap_or_else(|| panic!("no span block in {stdout}"));
+    let field = |name: &str| {
+        block.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(name)
+                .map(|v| v.trim_start_matches([' ', ':']).trim().to_string())
+        })
+    };
+    assert_eq!(field("TraceId").as_deref(), Some(TRACE_ID));
+    assert_eq!(field("ParentSpanId").as_deref(), Some(PARENT_ID));
+    assert_eq!(field("Kind").as_deref(), Some("Server"));
+    assert!(
+        block.contains("http.route: String(Owned(\"/do_task\"))") || block.contains("http.route"),
+        "{block}"
+    );
+    assert!(
+        stdout.contains("http_requests"),
+        "metrics are printed too: {stdout}"
+    );
+}
+
+/// A TCP listener that accepts connections and never answers.
+async fn silent_listener() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    address
+}
+
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn serving_stays_fast_with_collector(endpoint: String) {
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("METRICS_BACKEND", "otel"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1000"),
+    ]);
+    let client = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    let mut rss_after_first_round = 0;
+
+    for round in 0..2 {
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (client, url) = (client.clone(), binary.url("/"));
+            tasks.push(tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
+                for _ in 0..400 {
+                    let start = std::time::Instant::now();
+                    let response = client.get(&url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    slowest = slowest.max(start.elapsed());
+                }
+                slowest
+            }));
+        }
+        for task in tasks {
+            slowest = slowest.max(task.await.unwrap());
+        }
+        if round == 0 {
+            rss_after_first_round = resident_kib(binary.child.id());
+        }
+    }
+    let rss = resident_kib(binary.child.id());
+    let report = eventually(Duration::from_secs(15), || async {
+        let out = binary.stdout();
+        out.contains("telemetry is being lost").then_some(out)
+    })
+    .await
+    .unwrap_or_else(|| binary.stdout());
+    let stdout = terminate(binary).await;
+
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a request waited {slowest:?} for the exporter"
+    );
+    assert!(rss < 64 * 1024, "RSS {rss} KiB");
+    assert!(
+        rss < rss_after_first_round + 8 * 1024,
+        "RSS grew from {rss_after_first_round} to {rss} KiB"
+    );
+    assert!(report.contains("telemetry is being lost"), "{report}");
+    let reports = stdout
+        .lines()
+        .filter(|l| l.contains("telemetry is being lost"))
+        .count();
+    assert!(
+        reports <= 3,
+        "{reports} loss reports for 6400 spans: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_collector_port_does_not_hurt_serving() {
+    let port = crate::helpers::free_port();
+
+    serving_stays_fast_with_collector(format!("http://127.0.0.1:{port}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_never_answers_does_not_hurt_serving() {
+    let address = silent_listener().await;
+
+    serving_stays_fast_with_collector(format!("http://{address}")).await;
+}

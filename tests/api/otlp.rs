@@ -1,0 +1,284 @@
+//! An OTLP receiver built on the official protobuf definitions (`opentelemetry-proto`), serving
+//! OTLP/gRPC (optionally over TLS) and OTLP/HTTP with protobuf bodies, recording what it receives.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{body::Bytes, http::HeaderMap, routing::post};
+use opentelemetry_proto::tonic::{
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::{Metric, metric::Data},
+};
+use prost::Message;
+
+/// Everything a receiver got, shared with the test.
+#[derive(Clone, Default)]
+pub struct Received(Arc<Mutex<Inner>>);
+
+#[derive(Default)]
+struct Inner {
+    traces: Vec<ExportTraceServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    headers: Vec<HashMap<String, String>>,
+}
+
+/// One received span, flattened for assertions.
+#[derive(Debug, Clone)]
+pub struct SpanView {
+    pub name: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    pub kind: i32,
+    pub status_code: i32,
+    pub attributes: HashMap<String, String>,
+    pub resource: HashMap<String, String>,
+}
+
+fn text(value: &Option<AnyValue>) -> String {
+    match value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => format!("int:{i}"),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn attributes(list: &[KeyValue]) -> HashMap<String, String> {
+    list.iter()
+        .map(|kv| (kv.key.clone(), text(&kv.value)))
+        .collect()
+}
+
+impl Received {
+    fn record_headers(&self, headers: HashMap<String, String>) {
+        self.0.lock().unwrap().headers.push(headers);
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<SpanView> {
+        let inner = self.0.lock().unwrap();
+        let mut spans = Vec::new();
+        for request in &inner.traces {
+            for resource_spans in &request.resource_spans {
+                let resource = resource_spans
+                    .resource
+                    .as_ref()
+                    .map(|r| attributes(&r.attributes))
+                    .unwrap_or_default();
+                for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                    spans.push(SpanView {
+                        name: span.name.clone(),
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: hex(&span.parent_span_id),
+                        kind: span.kind,
+                        status_code: span.status.as_ref().map(|s| s.code).unwrap_or(0),
+                        attributes: attributes(&span.attributes),
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+        spans
+    }
+
+    /// Every metric received so far, in order, with the resource attributes of its batch.
+    pub fn metrics(&self) -> Vec<(Metric, HashMap<String, String>)> {
+        let inner = self.0.lock().unwrap();
+        let mut metrics = Vec::new();
+        for request in &inner.metrics {
+            for resource_metrics in &request.resource_metrics {
+                let resource = resource_metrics
+                    .resource
+                    .as_ref()
+                    .map(|r| attributes(&r.attributes))
+                    .unwrap_or_default();
+                for metric in resource_metrics
+                    .scope_metrics
+                    .iter()
+                    .flat_map(|s| &s.metrics)
+                {
+                    metrics.push((metric.clone(), resource.clone()));
+                }
+            }
+        }
+        metrics
+    }
+
+    /// The last cumulative value of the sum `name` (summed over its data points).
+    pub fn sum(&self, name: &str) -> Option<i64> {
+        self.metrics().iter().rev().find(|(m, _)| m.name == name).and_then(|(m, _)| match &m.data {
+            Some(Data::Sum(sum)) => Some(
+                sum.data_points
+                    .iter()
+                    .map(|p| match p.value {
+                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(i)) => i,
+                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(d)) => d as i64,
+                        None => 0,
+                    })
+                    .sum(),
+            ),
+            _ => None,
+        })
+    }
+
+    /// The last histogram `name`: its unit and each data point's attributes and count.
+    pub fn histogram(&self, name: &str) -> Option<(String, Vec<(HashMap<String, String>, u64)>)> {
+        self.metrics()
+            .iter()
+            .rev()
+            .find(|(m, _)| m.name == name)
+            .and_then(|(m, _)| match &m.data {
+                Some(Data::Histogram(h)) => Some((
+                    m.unit.clone(),
+                    h.data_points
+                        .iter()
+                        .map(|p| (attributes(&p.attributes), p.count))
+                        .collect(),
+                )),
+                _ => None,
+            })
+    }
+
+    /// Headers (or gRPC metadata) of every export request.
+    pub fn headers(&self) -> Vec<HashMap<String, String>> {
+        self.0.lock().unwrap().headers.clone()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header_map(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.record_headers(header_map(&request.metadata().clone().into_headers()));
+        self.0.lock().unwrap().traces.push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.record_headers(header_map(&request.metadata().clone().into_headers()));
+        self.0.lock().unwrap().metrics.push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A TLS identity for the gRPC receiver: certificate chain and key, PEM.
+pub struct Identity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// Starts an OTLP/gRPC receiver on a free loopback port, with TLS when `tls` is given.
+pub async fn start_grpc(tls: Option<Identity>) -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Received::default();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = tls {
+        let identity = tonic::transport::Identity::from_pem(identity.cert_pem, identity.key_pem);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap();
+    }
+    let router = builder
+        .add_service(TraceServiceServer::new(received.clone()))
+        .add_service(MetricsServiceServer::new(received.clone()));
+    tokio::spawn(
+        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (address, received)
+}
+
+/// Starts an OTLP/HTTP receiver (protobuf bodies on `/v1/traces` and `/v1/metrics`).
+pub async fn start_http() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Received::default();
+    let (traces, metrics) = (received.clone(), received.clone());
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            post(move |headers: HeaderMap, body: Bytes| async move {
+                traces.record_headers(header_map(&headers));
+                let request =
+                    ExportTraceServiceRequest::decode(body).expect("a valid OTLP trace request");
+                traces.0.lock().unwrap().traces.push(request);
+                protobuf(ExportTraceServiceResponse::default().encode_to_vec())
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            post(move |headers: HeaderMap, body: Bytes| async move {
+                metrics.record_headers(header_map(&headers));
+                let request = ExportMetricsServiceRequest::decode(body)
+                    .expect("a valid OTLP metrics request");
+                metrics.0.lock().unwrap().metrics.push(request);
+                protobuf(ExportMetricsServiceResponse::default().encode_to_vec())
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, received)
+}
+
+fn protobuf(body: Vec<u8>) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+        body,
+    )
+}
+
+/// A CA and a `localhost` certificate signed by it: (CA PEM, server identity).
+pub fn test_certificates() -> (String, Identity) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "prom-metrics-app test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    (
+        ca_cert.pem(),
+        Identity {
+            cert_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        },
+    )
+}
