@@ -57,6 +57,7 @@ pub fn init(config: &Config, tracer: SdkTracer) -> anyhow::Result<WorkerGuard> {
     // themselves too, and exporting those would feed the exporter its own traffic.
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_threads(false)
         .with_filter(Targets::new().with_target(env!("CARGO_CRATE_NAME"), Level::INFO));
     tracing_subscriber::registry()
         .with(lines)

@@ -8,6 +8,7 @@ mod logging;
 mod otel;
 mod otlp;
 mod prometheus;
+mod rotel;
 mod routes;
 mod scrape;
 mod shutdown;

@@ -188,3 +188,60 @@ async fn prometheus_scrapes_the_exact_values_of_every_family() {
             > 1.6e9
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_stores_the_exemplar_that_leads_to_the_exported_span() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (receiver, received) = crate::otlp::start_grpc(None).await;
+    let endpoint = format!("http://{receiver}");
+    let mut binary = crate::helpers::spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+    ]);
+    let prometheus =
+        Prometheus::start(binary.address, &["--enable-feature=exemplar-storage"]).await;
+
+    reqwest::Client::new()
+        .get(binary.url("/do_task?seconds=0.01"))
+        .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (start, end) = ((now - 600).to_string(), (now + 600).to_string());
+    let exemplar = eventually(Duration::from_secs(30), || async {
+        let data = prometheus
+            .api(
+                "/api/v1/query_exemplars",
+                &[
+                    ("query", "request_processing_seconds_bucket"),
+                    ("start", &start),
+                    ("end", &end),
+                ],
+            )
+            .await?;
+        data.as_array()?
+            .iter()
+            .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["labels"]["trace_id"] == TRACE_ID)
+    })
+    .await;
+    binary.signal(libc::SIGTERM);
+    let code = tokio::task::spawn_blocking(move || binary.wait_exit(Duration::from_secs(20)))
+        .await
+        .unwrap();
+
+    let exemplar = exemplar.expect("Prometheus returned an exemplar with the request's trace id");
+    let span_id = exemplar["labels"]["span_id"].as_str().unwrap().to_string();
+    assert_eq!(code, Some(0));
+    let spans = received.spans();
+    let span = spans
+        .iter()
+        .find(|s| s.span_id == span_id)
+        .expect("the exemplar's span reached the receiver");
+    assert_eq!(span.trace_id, TRACE_ID);
+    assert_eq!(span.name, "GET /do_task");
+}
