@@ -103,12 +103,12 @@ impl SpanProcessor for BoundedProcessor {
 
     fn on_end(&self, span: SpanData) {
         // The batch processor discards unsampled spans itself; they never count as pending.
-        if span.span_context.is_sampled() {
-            if self.pending.fetch_add(1, Ordering::AcqRel) >= SPAN_CAPACITY {
-                self.pending.fetch_sub(1, Ordering::AcqRel);
-                self.losses.add(&self.losses.dropped_spans, 1);
-                return;
-            }
+        if span.span_context.is_sampled()
+            && self.pending.fetch_add(1, Ordering::AcqRel) >= SPAN_CAPACITY
+        {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.losses.add(&self.losses.dropped_spans, 1);
+            return;
         }
         self.inner.on_end(span);
     }
