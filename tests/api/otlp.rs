@@ -35,6 +35,9 @@ struct Inner {
     headers: Vec<HashMap<String, String>>,
 }
 
+/// A histogram data point: its attributes and its count.
+pub type HistogramPoint = (HashMap<String, String>, u64);
+
 /// One received span, flattened for assertions.
 #[derive(Debug, Clone)]
 pub struct SpanView {
@@ -138,7 +141,7 @@ impl Received {
     }
 
     /// The last histogram `name`: its unit and each data point's attributes and count.
-    pub fn histogram(&self, name: &str) -> Option<(String, Vec<(HashMap<String, String>, u64)>)> {
+    pub fn histogram(&self, name: &str) -> Option<(String, Vec<HistogramPoint>)> {
         self.metrics()
             .iter()
             .rev()
