@@ -102,7 +102,9 @@ pub trait MetricsBackend: Send + Sync + 'static {
 /// Builds the backend chosen by `METRICS_BACKEND`.
 pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> {
     match config.metrics_backend {
-        Backend::Prometheus => Arc::new(prometheus::PrometheusBackend::new()),
+        Backend::Prometheus => {
+            Arc::new(prometheus::PrometheusBackend::new().with_losses(telemetry.losses()))
+        }
         Backend::Otel => {
             let (provider, reader) = telemetry
                 .meter_provider()

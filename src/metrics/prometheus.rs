@@ -3,13 +3,23 @@
 //! Histogram observations made inside a sampled span carry its `trace_id` and `span_id` as an
 //! exemplar (OpenMetrics only), so a dashboard can jump from a latency bucket to a trace.
 
-use std::{fmt, time::SystemTime};
+use std::{fmt, sync::Arc, time::SystemTime};
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
-    metrics::{counter::Counter, exemplar::HistogramWithExemplars, family::Family, gauge::Gauge},
+    collector::Collector,
+    encoding::{
+        DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+    },
+    metrics::{
+        counter::{ConstCounter, Counter},
+        exemplar::HistogramWithExemplars,
+        family::Family,
+        gauge::Gauge,
+    },
     registry::{Registry, Unit},
 };
+
+use crate::telemetry::Losses;
 
 use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef, process};
 
@@ -146,6 +156,52 @@ impl PrometheusBackend {
             processing,
             duration,
         }
+    }
+}
+
+impl PrometheusBackend {
+    /// Also exports the running totals of telemetry lost on the way to the collector, so that an
+    /// alert can catch a broken tracing pipeline.
+    pub fn with_losses(mut self, losses: Arc<Losses>) -> Self {
+        self.registry
+            .register_collector(Box::new(LossCollector(losses)));
+        self
+    }
+}
+
+/// `prom_metrics_app_telemetry_*_total`, read from [`Losses`] at each scrape.
+#[derive(Debug)]
+struct LossCollector(Arc<Losses>);
+
+impl Collector for LossCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let (dropped, failed, metric_exports) = self.0.totals();
+        for (name, help, value) in [
+            (
+                "prom_metrics_app_telemetry_dropped_spans",
+                "Spans dropped because the export queue was full",
+                dropped,
+            ),
+            (
+                "prom_metrics_app_telemetry_failed_spans",
+                "Spans in exports that failed",
+                failed,
+            ),
+            (
+                "prom_metrics_app_telemetry_failed_metric_exports",
+                "Metric exports that failed",
+                metric_exports,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 

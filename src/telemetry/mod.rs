@@ -5,7 +5,7 @@
 
 mod exporters;
 mod logging;
-mod loss;
+pub mod loss;
 
 use std::{sync::Arc, time::Duration};
 
@@ -26,7 +26,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use crate::config::{Backend, Config, Propagator, Sampler};
 
 pub use exporters::SharedReader;
-use loss::Losses;
+pub use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
 pub const SCOPE: &str = "prom-metrics-app";
@@ -36,6 +36,7 @@ pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: Option<SdkMeterProvider>,
     metrics_reader: Option<SharedReader>,
+    losses: Arc<Losses>,
     _log_guard: WorkerGuard,
 }
 
@@ -73,8 +74,14 @@ impl Telemetry {
             tracer_provider,
             meter_provider,
             metrics_reader,
+            losses,
             _log_guard: log_guard,
         })
+    }
+
+    /// Running totals of telemetry lost to a slow or dead collector.
+    pub fn losses(&self) -> Arc<Losses> {
+        self.losses.clone()
     }
 
     /// The meter provider and its in-process reader, when the OpenTelemetry metrics backend is on.
