@@ -1,6 +1,7 @@
 //! Integration and end-to-end tests: the real server on loopback, driven over HTTP, checked by real
 //! tools (Prometheus, promtool, an OpenMetrics parser, an OTLP receiver).
 
+mod browser;
 mod config;
 mod counting;
 mod helpers;

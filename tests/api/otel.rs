@@ -546,21 +546,39 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
 async fn lost_spans_are_counted_on_the_metrics_endpoint() {
     let port = crate::helpers::free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let binary = spawn_binary(&[("OTEL_EXPORTER", "otlp"), ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+    ]);
     let client = reqwest::Client::new();
 
     for _ in 0..20 {
         client.get(binary.url("/")).send().await.unwrap();
     }
     let failed = eventually(Duration::from_secs(40), || async {
-        let text = client.get(binary.url("/metrics")).send().await.ok()?.text().await.ok()?;
+        let text = client
+            .get(binary.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         let metrics = crate::helpers::parse_exposition(&text);
-        let failed = crate::helpers::value(&metrics, "prom_metrics_app_telemetry_failed_spans_total");
+        let failed =
+            crate::helpers::value(&metrics, "prom_metrics_app_telemetry_failed_spans_total");
         (failed >= 20.0).then_some(metrics)
     })
     .await;
 
     let metrics = failed.expect("the failed exports are counted");
-    assert_eq!(crate::helpers::value(&metrics, "prom_metrics_app_telemetry_dropped_spans_total"), 0.0);
-    assert_eq!(crate::helpers::value(&metrics, "http_requests_total"), 20.0, "serving is unaffected");
+    assert_eq!(
+        crate::helpers::value(&metrics, "prom_metrics_app_telemetry_dropped_spans_total"),
+        0.0
+    );
+    assert_eq!(
+        crate::helpers::value(&metrics, "http_requests_total"),
+        20.0,
+        "serving is unaffected"
+    );
 }
