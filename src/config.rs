@@ -6,7 +6,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{ArgAction, CommandFactory, Parser, ValueEnum, error::ContextKind, error::ErrorKind};
+use clap::{
+    ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum, error::ContextKind,
+    error::ErrorKind,
+};
 use url::Url;
 
 /// Exit code for invalid configuration, as for any usage error.
@@ -40,7 +43,7 @@ pub struct Config {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
     pub otel_exporter_otlp_endpoint: Option<Url>,
 
-    /// Send OTLP in plain text (`true`) or over TLS with the system's roots (`false`).
+    /// `false`: send OTLP over TLS with the system's roots, even to an http:// URL; `true`: as the URL's scheme says.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_name = "OTEL_EXPORTER_OTLP_INSECURE", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
     pub otel_exporter_otlp_insecure: bool,
 
@@ -55,7 +58,7 @@ pub struct Config {
     pub otel_exporter_otlp_protocol: OtlpProtocol,
 
     /// Headers sent with every OTLP export, as `key=value,key2=value2` (values URL-encoded).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_name = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = parse_key_values, hide_env_values = true)]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_name = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = parse_headers, hide_env_values = true)]
     pub otel_exporter_otlp_headers: Option<KeyValues>,
 
     /// Time limit of one OTLP export, in milliseconds.
@@ -175,7 +178,7 @@ pub struct KeyValues(pub Vec<(String, String)>);
 impl Config {
     /// Parses flags and environment; on bad input prints one line and exits with code 2.
     pub fn parse_or_exit() -> Self {
-        match Self::try_parse_from(std::env::args_os()) {
+        match Self::try_parse_args(std::env::args_os()) {
             Ok(config) => config,
             Err(err) => match one_line(&err) {
                 Some(line) => {
@@ -185,6 +188,28 @@ impl Config {
                 None => err.exit(),
             },
         }
+    }
+
+    /// Parses `args` and the environment. A variable set to an empty value counts as unset, as the
+    /// OpenTelemetry specification requires (and as templated manifests often produce).
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Self::command();
+        let empty: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                arg.get_env()
+                    .is_some_and(|env| std::env::var_os(env).is_some_and(|v| v.is_empty()))
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        for id in empty {
+            command = command.mut_arg(id, |arg| arg.env(None));
+        }
+        Self::from_arg_matches(&command.try_get_matches_from(args)?)
     }
 
     /// The OTLP endpoint, defaulting by protocol as the OpenTelemetry specification does.
@@ -257,6 +282,18 @@ fn parse_log_filter(value: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| value.to_string())
         .map_err(|e| format!("{e}; expected a filter such as info or warn,prom_metrics_app=debug"))
+}
+
+/// Like [`parse_key_values`], with names and values that are valid HTTP headers.
+fn parse_headers(value: &str) -> Result<KeyValues, String> {
+    let headers = parse_key_values(value)?;
+    for (name, value) in &headers.0 {
+        axum::http::HeaderName::try_from(name.to_ascii_lowercase())
+            .map_err(|_| format!("'{name}' is not a valid header name"))?;
+        axum::http::HeaderValue::try_from(value.as_str())
+            .map_err(|_| format!("the value of '{name}' is not a valid header value"))?;
+    }
+    Ok(headers)
 }
 
 fn parse_endpoint(value: &str) -> Result<Url, String> {
@@ -453,6 +490,17 @@ mod tests {
         assert_eq!(parsed.0[0], ("api-key".to_string(), "a b".to_string()));
         assert_eq!(parsed.0[1], ("team".to_string(), "sre".to_string()));
         assert!(parse_key_values("novalue").is_err());
+    }
+
+    #[test]
+    fn headers_must_be_valid_http_headers() {
+        assert!(parse_headers("x-api-key=abc").is_ok());
+        assert!(
+            parse_headers("bad name=abc")
+                .unwrap_err()
+                .contains("bad name")
+        );
+        assert!(parse_headers("x-key=a%0Ab").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes; never counted, never affected by fault injection.
+//! Liveness and readiness probes; never counted.
 
 use std::sync::atomic::Ordering;
 

@@ -1,9 +1,7 @@
-//! A backend-neutral view of the original's families, for `/view_metrics` and its JSON twin.
-
-use serde::Serialize;
+//! A backend-neutral view of the original's families, for `/view_metrics`.
 
 /// Current values of the original's counters and of `request_processing_seconds`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// `http_requests_total`.
     pub requests: u64,
@@ -22,10 +20,9 @@ pub struct Snapshot {
 }
 
 /// One cumulative histogram bucket.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bucket {
     /// Upper bound in seconds (`f64::INFINITY` for `+Inf`).
-    #[serde(serialize_with = "serialize_bound")]
     pub le: f64,
     /// Observations less than or equal to `le`.
     pub count: u64,
@@ -39,14 +36,6 @@ impl Bucket {
         } else {
             self.le.to_string()
         }
-    }
-}
-
-fn serialize_bound<S: serde::Serializer>(le: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-    if le.is_infinite() {
-        serializer.serialize_str("+Inf")
-    } else {
-        serializer.serialize_f64(*le)
     }
 }
 

@@ -137,15 +137,9 @@ fn headers(config: &Config) -> HashMap<String, String> {
 fn metadata(config: &Config) -> anyhow::Result<MetadataMap> {
     let mut map = axum::http::HeaderMap::new();
     for (key, value) in headers(config) {
-        let name = axum::http::HeaderName::try_from(key.to_ascii_lowercase()).map_err(|_| {
-            anyhow::anyhow!("OTEL_EXPORTER_OTLP_HEADERS: '{key}' is not a valid header name")
-        })?;
-        let value = axum::http::HeaderValue::try_from(value).map_err(|_| {
-            anyhow::anyhow!(
-                "OTEL_EXPORTER_OTLP_HEADERS: the value of '{key}' is not a valid header value"
-            )
-        })?;
-        map.insert(name, value);
+        // Config has checked names and values already.
+        let name = axum::http::HeaderName::try_from(key.to_ascii_lowercase())?;
+        map.insert(name, axum::http::HeaderValue::try_from(value)?);
     }
     Ok(MetadataMap::from_headers(map))
 }

@@ -177,3 +177,20 @@ async fn listen_flag_beats_listen_addr() {
 
     assert_eq!(reached.map(|s| s.as_u16()), Some(200));
 }
+
+#[tokio::test]
+async fn an_empty_variable_counts_as_unset() {
+    let binary = crate::helpers::spawn_binary(&[
+        ("METRICS_BACKEND", ""),
+        ("OTEL_EXPORTER_OTLP_INSECURE", ""),
+        ("OTEL_PROPAGATORS", ""),
+    ]);
+
+    let response = reqwest::get(binary.url("/metrics")).await.unwrap();
+
+    assert_eq!(
+        response.status(),
+        200,
+        "the default backend, prometheus, serves /metrics"
+    );
+}

@@ -79,11 +79,19 @@ async fn without_log_to_stdout_lines_go_to_the_log_file() {
 }
 
 #[tokio::test]
-async fn rust_log_controls_the_level() {
-    let binary = spawn_binary(&[("RUST_LOG", "warn")]);
+async fn rust_log_controls_levels_per_target() {
+    let binary = spawn_binary(&[("RUST_LOG", "warn,access=info")]);
 
     reqwest::get(binary.url("/")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stdout = eventually(Duration::from_secs(5), || async {
+        let out = binary.stdout();
+        out.contains("access: GET / 200").then_some(out)
+    })
+    .await;
 
-    assert!(!binary.stdout().contains("access:"), "{}", binary.stdout());
+    let stdout = stdout.expect("access lines are kept at info");
+    assert!(
+        !stdout.contains("prom-metrics-app started"),
+        "info lines of other targets are filtered out: {stdout}"
+    );
 }
