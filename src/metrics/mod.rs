@@ -133,6 +133,58 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Checks every backend must pass, run by each backend's tests.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+
+    /// A `GET /` record with `status`, taking `millis`.
+    pub fn record(status: u16, millis: u64) -> RequestRecord {
+        RequestRecord {
+            method: "GET",
+            route: "/",
+            status,
+            duration: Duration::from_millis(millis),
+            trace: None,
+        }
+    }
+
+    /// An empty backend lists every bucket at zero; then a 200, a 404 and a 500 are counted by the
+    /// original's rule and read back through the snapshot.
+    pub fn counts_by_the_rule_and_reads_back(backend: &dyn MetricsBackend) {
+        let empty = backend.snapshot();
+        assert_eq!((empty.requests, empty.count), (0, 0));
+        assert_eq!(empty.buckets.len(), BUCKETS.len() + 1);
+
+        backend.record(&record(200, 3));
+        backend.record(&record(404, 30));
+        backend.record(&record(500, 3000));
+        let snapshot = backend.snapshot();
+
+        assert_eq!(
+            (
+                snapshot.requests,
+                snapshot.successful,
+                snapshot.error_4xx,
+                snapshot.error_5xx
+            ),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
+        assert_eq!(
+            snapshot.buckets[0].count, 1,
+            "3 ms is under the first bound, 5 ms"
+        );
+        assert_eq!(snapshot.buckets[5].count, 2, "30 ms is under 100 ms");
+        assert_eq!(
+            snapshot.buckets.last().map(|b| (b.le, b.count)),
+            Some((f64::INFINITY, 3))
+        );
+        assert!((snapshot.sum - 3.033).abs() < 1e-9, "sum {}", snapshot.sum);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

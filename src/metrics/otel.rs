@@ -156,59 +156,21 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use opentelemetry::metrics::MeterProvider;
     use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 
     use super::*;
 
     #[test]
-    fn snapshot_reads_what_the_sdk_aggregated() {
+    fn counts_by_the_rule_and_reads_what_the_sdk_aggregated() {
         let reader = SharedReader::new(ManualReader::builder().build());
         let provider = SdkMeterProvider::builder()
             .with_reader(reader.clone())
             .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader);
-        let record = |status, millis| RequestRecord {
-            method: "GET",
-            route: "/",
-            status,
-            duration: Duration::from_millis(millis),
-            trace: None,
-        };
 
-        backend.record(&record(200, 3));
-        backend.record(&record(404, 30));
-        backend.record(&record(500, 3000));
-        let snapshot = backend.snapshot();
-
-        assert_eq!(
-            (
-                snapshot.requests,
-                snapshot.successful,
-                snapshot.error_4xx,
-                snapshot.error_5xx
-            ),
-            (3, 1, 1, 1)
-        );
-        assert_eq!(snapshot.count, 3);
-        assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
-        assert_eq!(snapshot.buckets[0].count, 1);
-        assert_eq!(snapshot.buckets.last().unwrap().count, 3);
-    }
-
-    #[test]
-    fn empty_snapshot_still_lists_every_bucket() {
-        let reader = SharedReader::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_reader(reader.clone())
-            .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader);
-
-        let snapshot = backend.snapshot();
-
-        assert_eq!(snapshot.requests, 0);
-        assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
+        crate::metrics::conformance::counts_by_the_rule_and_reads_back(&OtelBackend::new(
+            &provider.meter("test"),
+            reader,
+        ));
     }
 }

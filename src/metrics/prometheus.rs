@@ -296,43 +296,13 @@ fn parse_snapshot(text: &str) -> Snapshot {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
-    fn record(status: u16, millis: u64) -> RequestRecord {
-        RequestRecord {
-            method: "GET",
-            route: "/",
-            status,
-            duration: Duration::from_millis(millis),
-            trace: None,
-        }
-    }
+    use crate::metrics::conformance::{self, record};
 
     #[test]
-    fn snapshot_reads_counters_and_buckets_back() {
-        let backend = PrometheusBackend::new();
-
-        backend.record(&record(200, 3));
-        backend.record(&record(404, 30));
-        backend.record(&record(500, 3000));
-        let snapshot = backend.snapshot();
-
-        assert_eq!(
-            (
-                snapshot.requests,
-                snapshot.successful,
-                snapshot.error_4xx,
-                snapshot.error_5xx
-            ),
-            (3, 1, 1, 1)
-        );
-        assert_eq!(snapshot.count, 3);
-        assert_eq!(snapshot.buckets.len(), BUCKETS.len() + 1);
-        assert_eq!(snapshot.buckets[0].count, 1);
-        assert_eq!(snapshot.buckets.last().unwrap().count, 3);
-        assert!((snapshot.sum - 3.033).abs() < 1e-9);
+    fn counts_by_the_rule_and_reads_its_own_exposition_back() {
+        conformance::counts_by_the_rule_and_reads_back(&PrometheusBackend::new());
     }
 
     #[test]

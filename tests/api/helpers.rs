@@ -227,3 +227,16 @@ where
 pub async fn panicking_handler() -> &'static str {
     panic!("deliberate failure")
 }
+
+/// Runs `program` with `args`, writes `input` to its stdin, and returns its output.
+pub fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process::Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is installed by the test command: {e}"));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}

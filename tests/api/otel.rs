@@ -582,3 +582,44 @@ async fn lost_spans_are_counted_on_the_metrics_endpoint() {
         "serving is unaffected"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_otel_backend_view_metrics_reads_the_sdk_and_metrics_explains_its_404() {
+    let binary = spawn_binary(&[("METRICS_BACKEND", "otel")]);
+    let client = reqwest::Client::new();
+
+    client.get(binary.url("/")).send().await.unwrap();
+    client.get(binary.url("/missing")).send().await.unwrap();
+    let page = client
+        .get(binary.url("/view_metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = client.get(binary.url("/metrics")).send().await.unwrap();
+
+    assert!(
+        page.contains("Read from the <strong>otel</strong> backend"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>http_requests_total</td><td class=\"num\">2</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>http_error_4xx_total</td><td class=\"num\">1</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "request_processing_seconds_bucket{le=\"+Inf\"}</td><td class=\"num\">2</td>"
+        ),
+        "{page}"
+    );
+    assert_eq!(scrape.status(), 404);
+    let body = scrape.text().await.unwrap();
+    assert_eq!(body.trim().lines().count(), 1, "{body}");
+    assert!(body.contains("METRICS_BACKEND=prometheus"), "{body}");
+}

@@ -1,8 +1,6 @@
 //! `/metrics` in both formats, checked by promtool and by an independent OpenMetrics parser.
 
-use std::{io::Write, process::Command};
-
-use crate::helpers::{spawn_app, value};
+use crate::helpers::{run_with_stdin, spawn_app, value};
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -79,20 +77,7 @@ async fn promtool_finds_no_problem_in_the_text_format() {
     app.get("/do_task?seconds=0").await;
 
     let body = app.get("/metrics").await.text().await.unwrap();
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by the test command (Debian package prometheus)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
+    let output = run_with_stdin("promtool", &["check", "metrics"], &body);
 
     let report = format!(
         "{}{}",
@@ -127,20 +112,7 @@ for family in text_string_to_metric_families(sys.stdin.read()):
     for sample in family.samples:
         print(family.name, family.type, sample.name, sample.value)
 "#;
-    let mut python = Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is installed");
-    python
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let output = python.wait_with_output().unwrap();
+    let output = run_with_stdin("python3", &["-c", script], &body);
 
     let parsed = String::from_utf8_lossy(&output.stdout);
     assert!(
