@@ -94,25 +94,56 @@ pub struct Counted {
     pub route: &'static str,
 }
 
-/// Times the request and records its outcome, once, after the handler answered.
+/// Status recorded for a request whose client went away before the answer (nginx's convention).
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// Times the request and records its outcome exactly once: after the handler answered, or, when
+/// the client disconnects first and the request is dropped, as [`CLIENT_CLOSED_REQUEST`].
 pub async fn count_requests(
     State(counted): State<Counted>,
     request: Request,
     next: Next,
 ) -> Response {
-    let start = Instant::now();
-    let method = method_label(request.method());
+    let mut pending = Pending {
+        counted: &counted,
+        method: method_label(request.method()),
+        start: Instant::now(),
+        recorded: false,
+    };
 
     let response = next.run(request).await;
 
-    counted.backend.record(&RequestRecord {
-        method,
-        route: counted.route,
-        status: response.status().as_u16(),
-        duration: start.elapsed(),
-        trace: current_trace(),
-    });
+    pending.record(response.status().as_u16());
     response
+}
+
+/// A request on its way through the handler; records itself if dropped unanswered.
+struct Pending<'a> {
+    counted: &'a Counted,
+    method: &'static str,
+    start: Instant,
+    recorded: bool,
+}
+
+impl Pending<'_> {
+    fn record(&mut self, status: u16) {
+        self.recorded = true;
+        self.counted.backend.record(&RequestRecord {
+            method: self.method,
+            route: self.counted.route,
+            status,
+            duration: self.start.elapsed(),
+            trace: current_trace(),
+        });
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.record(CLIENT_CLOSED_REQUEST);
+        }
+    }
 }
 
 /// The current sampled span, if any: the exemplar of this measurement.

@@ -216,3 +216,27 @@ async fn view_metrics_shows_the_backend_values_and_every_bucket() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_abandoned_by_its_client_is_counted_once_as_499() {
+    let app = spawn_app().await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(200))
+        .build()
+        .unwrap();
+
+    let result = impatient.get(app.url("/do_task?seconds=2")).send().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let metrics = app.metrics().await;
+
+    assert!(result.is_err(), "the client gave up");
+    assert_eq!(value(&metrics, "http_requests_total"), 1.0);
+    assert_eq!(value(&metrics, "http_error_4xx_total"), 1.0);
+    assert_eq!(
+        value(
+            &metrics,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/do_task\",http_response_status_code=\"499\"}"
+        ),
+        1.0
+    );
+}
