@@ -71,18 +71,53 @@ pub async fn trace_requests(
         tracing::debug!(%err, "could not continue the caller's trace");
     }
 
-    let response = next.run(request).instrument(span.clone()).await;
+    let mut served = Served {
+        span,
+        method,
+        path,
+        start,
+        done: false,
+    };
 
-    let status = response.status().as_u16();
-    // Recorded as i64: tracing-opentelemetry would turn a u64 into a string attribute.
-    span.record("http.response.status_code", i64::from(status));
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
-    }
-    span.in_scope(|| {
-        tracing::info!(target: "access", "{method} {path} {status} {:.3}ms", start.elapsed().as_secs_f64() * 1e3);
-    });
+    let response = next.run(request).instrument(served.span.clone()).await;
+
+    served.finish(response.status().as_u16());
     response
+}
+
+/// A traced request: ends its span and writes its access line exactly once, when answered or,
+/// if the client disconnects first, as [`CLIENT_CLOSED_REQUEST`].
+struct Served {
+    span: tracing::Span,
+    method: &'static str,
+    path: String,
+    start: Instant,
+    done: bool,
+}
+
+impl Served {
+    fn finish(&mut self, status: u16) {
+        self.done = true;
+        // Recorded as i64: tracing-opentelemetry would turn a u64 into a string attribute.
+        self.span
+            .record("http.response.status_code", i64::from(status));
+        if status >= 500 {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        let (method, path) = (self.method, &self.path);
+        let millis = self.start.elapsed().as_secs_f64() * 1e3;
+        self.span.in_scope(
+            || tracing::info!(target: "access", "{method} {path} {status} {millis:.3}ms"),
+        );
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(CLIENT_CLOSED_REQUEST);
+        }
+    }
 }
 
 /// State of the counting middleware of one route.

@@ -95,3 +95,22 @@ async fn rust_log_controls_levels_per_target() {
         "info lines of other targets are filtered out: {stdout}"
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_request_still_gets_its_access_line() {
+    let binary = spawn_binary(&[]);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+
+    let result = impatient.get(binary.url("/do_task?seconds=3")).send().await;
+    let stdout = eventually(Duration::from_secs(5), || async {
+        let out = binary.stdout();
+        out.contains("access: GET /do_task 499").then_some(out)
+    })
+    .await;
+
+    assert!(result.is_err());
+    assert!(stdout.is_some(), "{}", binary.stdout());
+}
