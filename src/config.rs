@@ -296,8 +296,16 @@ fn parse_headers(value: &str) -> Result<KeyValues, String> {
     Ok(headers)
 }
 
+/// Parses an OTLP endpoint. A bare `host:port`, as the original's examples wrote it, gets `http://`;
+/// `OTEL_EXPORTER_OTLP_INSECURE=false` later turns it into TLS, as the specification says.
 fn parse_endpoint(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value)
+    let value = value.trim();
+    let with_scheme = if value.contains("://") {
+        value.to_string()
+    } else {
+        format!("http://{value}")
+    };
+    let url = Url::parse(&with_scheme)
         .map_err(|e| format!("{e}; expected a URL such as http://collector:4317"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(
@@ -466,7 +474,11 @@ mod tests {
 
     #[test]
     fn endpoint_must_be_http_or_https() {
-        assert!(parse_endpoint("localhost:4317").is_err());
+        assert_eq!(
+            parse_endpoint("collector:4317").unwrap().as_str(),
+            "http://collector:4317/"
+        );
+        assert!(parse_endpoint("not a url").is_err());
         assert!(parse_endpoint("ftp://collector:21").is_err());
         assert!(parse_endpoint("https://collector:4317").is_ok());
     }

@@ -25,7 +25,7 @@ fn every_invalid_variable_stops_the_start_with_code_2_and_one_clear_line() {
     let cases: &[(&str, &str, &str)] = &[
         ("METRICS_BACKEND", "foo", "prometheus, otel"),
         ("OTEL_EXPORTER", "kafka", "console, otlp, none"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url", "http://"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "http://"),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "ftp://collector:21",
