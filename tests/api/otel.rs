@@ -498,50 +498,6 @@ async fn a_collector_that_never_answers_does_not_hurt_serving() {
     serving_stays_fast_with_collector(format!("http://{address}")).await;
 }
 
-#[tokio::test]
-async fn a_5xx_response_marks_the_server_span_as_an_error() {
-    use opentelemetry::trace::{Status, TracerProvider as _};
-    use tracing_subscriber::layer::SubscriberExt;
-    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    // A current-thread runtime: the server runs on this thread, under this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let mut routes = prom_metrics_app::http::counted_routes();
-    routes.push((
-        "/boom",
-        axum::routing::get(crate::helpers::panicking_handler),
-    ));
-    let app = crate::helpers::spawn_app_with(routes).await;
-
-    app.get("/boom").await;
-    app.get("/missing").await;
-    provider.force_flush().unwrap();
-
-    let spans = exporter.get_finished_spans().unwrap();
-    let boom = spans
-        .iter()
-        .find(|s| s.name == "GET /boom")
-        .expect("a span for /boom");
-    assert!(
-        matches!(boom.status, Status::Error { .. }),
-        "{:?}",
-        boom.status
-    );
-    let missing = spans
-        .iter()
-        .find(|s| s.name == "GET")
-        .expect("a span for the 404");
-    assert_eq!(
-        missing.status,
-        Status::Unset,
-        "a 4xx is the client's error, not the server's"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_spans_are_counted_on_the_metrics_endpoint() {
     let port = crate::helpers::free_port();

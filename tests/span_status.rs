@@ -1,0 +1,68 @@
+//! Span status on server errors, checked in-process with the SDK's in-memory exporter. A test
+//! binary of its own: it installs a global tracing subscriber, which must not leak into the other
+//! tests (a thread-local one races with tests running beside it).
+
+use std::{sync::Arc, time::Duration};
+
+use prom_metrics_app::{
+    config::Config, http::AppState, metrics::prometheus::PrometheusBackend, server::Server,
+};
+
+async fn panicking_handler() -> &'static str {
+    panic!("deliberate failure")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_response_marks_the_server_span_as_an_error() {
+    use opentelemetry::trace::{Status, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt;
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("the only subscriber of this process");
+    let mut routes = prom_metrics_app::http::counted_routes();
+    routes.push(("/boom", axum::routing::get(panicking_handler)));
+    let config = Config::defaults();
+    let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(server.run_with(routes, std::future::pending()));
+
+    reqwest::get(format!("http://{address}/boom"))
+        .await
+        .unwrap();
+    reqwest::get(format!("http://{address}/missing"))
+        .await
+        .unwrap();
+    provider.force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let boom = spans
+        .iter()
+        .find(|s| s.name == "GET /boom")
+        .expect("a span for /boom");
+    assert!(
+        matches!(boom.status, Status::Error { .. }),
+        "{:?}",
+        boom.status
+    );
+    let missing = spans
+        .iter()
+        .find(|s| s.name == "GET")
+        .expect("a span for the 404");
+    assert_eq!(
+        missing.status,
+        Status::Unset,
+        "a 4xx is the client's error, not the server's"
+    );
+}
