@@ -240,3 +240,8 @@ pub fn run_with_stdin(program: &str, args: &[&str], input: &str) -> std::process
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// The body of `GET url`, or `None` on any failure.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> Option<String> {
+    client.get(url).send().await.ok()?.text().await.ok()
+}

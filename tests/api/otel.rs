@@ -512,14 +512,7 @@ async fn lost_spans_are_counted_on_the_metrics_endpoint() {
         client.get(binary.url("/")).send().await.unwrap();
     }
     let failed = eventually(Duration::from_secs(40), || async {
-        let text = client
-            .get(binary.url("/metrics"))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let text = crate::helpers::get_text(&client, &binary.url("/metrics")).await?;
         let metrics = crate::helpers::parse_exposition(&text);
         let failed =
             crate::helpers::value(&metrics, "prom_metrics_app_telemetry_failed_spans_total");
@@ -546,12 +539,7 @@ async fn with_the_otel_backend_view_metrics_reads_the_sdk_and_metrics_explains_i
 
     client.get(binary.url("/")).send().await.unwrap();
     client.get(binary.url("/missing")).send().await.unwrap();
-    let page = client
-        .get(binary.url("/view_metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
+    let page = crate::helpers::get_text(&client, &binary.url("/view_metrics"))
         .await
         .unwrap();
     let scrape = client.get(binary.url("/metrics")).send().await.unwrap();

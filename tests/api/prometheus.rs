@@ -72,15 +72,8 @@ impl Prometheus {
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let body = self
-            .client
-            .get(self.url(&format!("{path}?{query}")))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let body =
+            crate::helpers::get_text(&self.client, &self.url(&format!("{path}?{query}"))).await?;
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
         (json["status"] == "success").then(|| json["data"].clone())
     }
