@@ -5,7 +5,7 @@
 
 mod exporters;
 mod logging;
-pub mod loss;
+mod loss;
 
 use std::{sync::Arc, time::Duration};
 
