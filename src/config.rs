@@ -7,8 +7,8 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{
-    ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum, error::ContextKind,
-    error::ErrorKind,
+    ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+    error::ContextKind, error::ErrorKind,
 };
 use url::Url;
 
@@ -107,13 +107,37 @@ pub struct Config {
     #[arg(long, env = "LOG_DIR", value_name = "LOG_DIR", default_value = "logs")]
     pub log_dir: PathBuf,
 
-    /// Address and port to listen on.
-    #[arg(long, env = "LISTEN_ADDR", value_name = "LISTEN_ADDR", default_value = "0.0.0.0:5000", value_parser = parse_listen)]
+    /// Address and port to listen on (the `healthcheck` command probes it, reading 0.0.0.0 as loopback).
+    #[arg(long, env = "LISTEN_ADDR", value_name = "LISTEN_ADDR", default_value = "0.0.0.0:5000", value_parser = parse_listen, global = true)]
     pub listen: SocketAddr,
 
     /// How long in-flight requests may run after SIGTERM/SIGINT, e.g. `30s`, `500ms`, `2m`.
     #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", value_name = "SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace_period: Duration,
+
+    /// What to do instead of serving; without a command the app serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The binary's commands besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Probe /healthz of a running instance and exit 0 if it answers 200, 1 otherwise. Made for
+    /// container HEALTHCHECKs and `helm test`: the image has no shell and no curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Options of `prom-metrics-app healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe [default: /healthz on LISTEN_ADDR, with 0.0.0.0 or [::] read as loopback].
+    #[arg(long, value_name = "URL", value_parser = parse_probe_url)]
+    pub url: Option<Url>,
+
+    /// How long to wait for the answer, e.g. `2s`, `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Which metrics backend records the requests.
@@ -265,8 +289,13 @@ fn one_line(err: &clap::Error) -> Option<String> {
             .map(|source| source.to_string())
             .unwrap_or_else(|| "see --help".to_string()),
     };
+    let setting = if variable == flag {
+        flag
+    } else {
+        format!("{variable} ({flag})")
+    };
     Some(format!(
-        "error: invalid value '{value}' for {variable} ({flag}): {reason}"
+        "error: invalid value '{value}' for {setting}: {reason}"
     ))
 }
 
@@ -314,6 +343,14 @@ fn parse_endpoint(value: &str) -> Result<Url, String> {
         );
     }
     Ok(url)
+}
+
+/// Parses the `healthcheck --url`: plain `http://` only, since it probes a local instance.
+fn parse_probe_url(value: &str) -> Result<Url, String> {
+    match Url::parse(value.trim()) {
+        Ok(url) if url.scheme() == "http" && url.host_str().is_some() => Ok(url),
+        _ => Err("expected an http:// URL, such as http://127.0.0.1:5000/healthz".to_string()),
+    }
 }
 
 fn parse_listen(value: &str) -> Result<SocketAddr, String> {

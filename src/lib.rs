@@ -6,10 +6,12 @@
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
 //! - [`http`]: the route table, the tracing and counting middlewares, pages, probes and `/metrics`.
 //! - [`server`]: binds, serves, and shuts down gracefully when told to.
+//! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
 
 pub mod config;
+pub mod healthcheck;
 pub mod http;
 pub mod metrics;
 pub mod server;

@@ -4,7 +4,13 @@
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use prom_metrics_app::{config::Config, http::AppState, metrics, server, telemetry::Telemetry};
+use prom_metrics_app::{
+    config::{Command, Config},
+    healthcheck,
+    http::AppState,
+    metrics, server,
+    telemetry::Telemetry,
+};
 
 /// Upper bound on flushing spans and metrics at shutdown.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -12,6 +18,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse_or_exit();
+    if let Some(Command::Healthcheck(args)) = &config.command {
+        return match healthcheck::run(config.listen, args).await {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        };
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

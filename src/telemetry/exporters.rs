@@ -36,7 +36,7 @@ pub fn span_processor(
                     grpc(SpanExporter::builder().with_tonic(), config)?.build()?
                 }
                 OtlpProtocol::HttpProtobuf => {
-                    http(SpanExporter::builder().with_http(), config, "v1/traces").build()?
+                    http(SpanExporter::builder().with_http(), config, "v1/traces")?.build()?
                 }
             };
             Some(bounded_processor(exporter, losses.clone()))
@@ -68,7 +68,7 @@ pub fn with_periodic_reader(
                     grpc(MetricExporter::builder().with_tonic(), config)?.build()?
                 }
                 OtlpProtocol::HttpProtobuf => {
-                    http(MetricExporter::builder().with_http(), config, "v1/metrics").build()?
+                    http(MetricExporter::builder().with_http(), config, "v1/metrics")?.build()?
                 }
             };
             builder.with_reader(
@@ -106,24 +106,77 @@ fn grpc<B: WithExportConfig + WithTonicConfig>(builder: B, config: &Config) -> a
         .with_timeout(config.otel_exporter_otlp_timeout)
         .with_metadata(metadata(config)?);
     if url.scheme() == "https" {
-        // The system's roots; rustls-native-certs also honours SSL_CERT_FILE.
-        builder = builder.with_tls_config(ClientTlsConfig::new().with_native_roots());
+        let tls = match Roots::find() {
+            Roots::System => ClientTlsConfig::new().with_native_roots(),
+            Roots::Embedded => ClientTlsConfig::new().with_webpki_roots(),
+        };
+        builder = builder.with_tls_config(tls);
     }
     Ok(builder)
 }
 
 /// Configures an OTLP/HTTP exporter builder: the per-signal path is appended to the base endpoint,
 /// as the specification says.
-fn http<B: WithExportConfig + WithHttpConfig>(builder: B, config: &Config, signal_path: &str) -> B {
+fn http<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    config: &Config,
+    signal_path: &str,
+) -> anyhow::Result<B> {
     let url = secured(config);
-    builder
+    let mut builder = builder
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(format!(
             "{}/{signal_path}",
             url.as_str().trim_end_matches('/')
         ))
         .with_timeout(config.otel_exporter_otlp_timeout)
-        .with_headers(headers(config))
+        .with_headers(headers(config));
+    if url.scheme() == "https" && Roots::find() == Roots::Embedded {
+        builder = builder.with_http_client(client_with_embedded_roots(
+            config.otel_exporter_otlp_timeout,
+        )?);
+    }
+    Ok(builder)
+}
+
+/// Where the root certificates for TLS to a collector come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// The system's store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set.
+    System,
+    /// Mozilla's roots compiled into the binary: a `scratch` image has no CA files, and a collector
+    /// with a publicly trusted certificate must still be reachable from it.
+    Embedded,
+}
+
+impl Roots {
+    /// The system's roots when it has any, else the embedded ones.
+    pub fn find() -> Self {
+        if rustls_native_certs::load_native_certs().certs.is_empty() {
+            Roots::Embedded
+        } else {
+            Roots::System
+        }
+    }
+}
+
+/// A blocking HTTP client that trusts the embedded roots. It is built on a thread of its own, as
+/// the exporter builds its default one: a blocking client must not be created on a runtime thread.
+fn client_with_embedded_roots(timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
+    let certificates = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect::<Result<Vec<_>, _>>()?;
+    let build = move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .tls_certs_only(certificates)
+            .build()
+    };
+    match std::thread::spawn(build).join() {
+        Ok(client) => Ok(client?),
+        Err(_) => anyhow::bail!("building the OTLP/HTTP client panicked"),
+    }
 }
 
 fn headers(config: &Config) -> HashMap<String, String> {
@@ -174,5 +227,16 @@ impl MetricReader for SharedReader {
 
     fn temporality(&self, kind: InstrumentKind) -> Temporality {
         self.0.temporality(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_roots_are_mozillas_and_parse() {
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
+
+        assert!(roots.len() > 100, "{} roots", roots.len());
+        assert!(super::client_with_embedded_roots(std::time::Duration::from_secs(1)).is_ok());
     }
 }

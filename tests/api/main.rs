@@ -3,6 +3,7 @@
 
 mod browser;
 mod config;
+mod container;
 mod counting;
 mod helpers;
 mod logging;
