@@ -12,10 +12,8 @@ use crate::config::HealthcheckArgs;
 pub async fn run(listen: SocketAddr, args: &HealthcheckArgs) -> bool {
     let url = args.url.clone().unwrap_or_else(|| healthz_url(listen));
     // No proxy: the probe is always meant for the instance itself, whatever HTTP_PROXY says.
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(args.timeout)
-        .build();
+    let client = crate::tls::client_builder()
+        .and_then(|builder| builder.no_proxy().timeout(args.timeout).build());
     let answer = match client {
         Ok(client) => client.get(url.clone()).send().await,
         Err(err) => Err(err),

@@ -6,6 +6,7 @@
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
 //! - [`http`]: the route table, the tracing and counting middlewares, pages, probes and `/metrics`.
 //! - [`server`]: binds, serves, and shuts down gracefully when told to.
+//! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
 //! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
@@ -16,6 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 
 /// The version of this build.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

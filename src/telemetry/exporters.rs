@@ -18,6 +18,7 @@ use url::Url;
 
 use super::loss::{BoundedProcessor, CountingMetricExporter, Losses, bounded_processor};
 use crate::config::{Config, Exporter, OtlpProtocol};
+use crate::tls::Roots;
 
 /// The span processor for the configured exporter, or `None` with `OTEL_EXPORTER=none`.
 pub fn span_processor(
@@ -131,7 +132,8 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         ))
         .with_timeout(config.otel_exporter_otlp_timeout)
         .with_headers(headers(config));
-    if url.scheme() == "https" && Roots::find() == Roots::Embedded {
+    // Even for http://: the default client fails to build where the system has no roots.
+    if Roots::find() == Roots::Embedded {
         builder = builder.with_http_client(client_with_embedded_roots(
             config.otel_exporter_otlp_timeout,
         )?);
@@ -139,34 +141,10 @@ fn http<B: WithExportConfig + WithHttpConfig>(
     Ok(builder)
 }
 
-/// Where the root certificates for TLS to a collector come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Roots {
-    /// The system's store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set.
-    System,
-    /// Mozilla's roots compiled into the binary: a `scratch` image has no CA files, and a collector
-    /// with a publicly trusted certificate must still be reachable from it.
-    Embedded,
-}
-
-impl Roots {
-    /// The system's roots when it has any, else the embedded ones.
-    pub fn find() -> Self {
-        if rustls_native_certs::load_native_certs().certs.is_empty() {
-            Roots::Embedded
-        } else {
-            Roots::System
-        }
-    }
-}
-
-/// A blocking HTTP client that trusts the embedded roots. It is built on a thread of its own, as
+/// An OTLP/HTTP client that trusts the embedded roots. It is built on a thread of its own, as
 /// the exporter builds its default one: a blocking client must not be created on a runtime thread.
 fn client_with_embedded_roots(timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
-    let certificates = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| reqwest::Certificate::from_der(der))
-        .collect::<Result<Vec<_>, _>>()?;
+    let certificates = crate::tls::embedded_certificates()?;
     let build = move || {
         reqwest::blocking::Client::builder()
             .timeout(timeout)
@@ -227,16 +205,5 @@ impl MetricReader for SharedReader {
 
     fn temporality(&self, kind: InstrumentKind) -> Temporality {
         self.0.temporality(kind)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_embedded_roots_are_mozillas_and_parse() {
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS;
-
-        assert!(roots.len() > 100, "{} roots", roots.len());
-        assert!(super::client_with_embedded_roots(std::time::Duration::from_secs(1)).is_ok());
     }
 }

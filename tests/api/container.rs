@@ -26,7 +26,12 @@ fn healthcheck_exits_0_when_the_instance_on_listen_addr_is_healthy() {
     let listen = format!("0.0.0.0:{}", app.address.port());
 
     let by_variable = healthcheck(&[("LISTEN_ADDR", &listen)], &[]);
-    let by_flag = healthcheck(&[], &["--listen", &listen]);
+    // No CA files, as in the scratch image: the client must still be built.
+    let no_roots = [
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+        ("SSL_CERT_DIR", "/nonexistent"),
+    ];
+    let by_flag = healthcheck(&no_roots, &["--listen", &listen]);
 
     assert_eq!(
         by_variable.status.code(),
@@ -127,4 +132,29 @@ async fn grpc_tls_export_starts_without_ca_files_and_still_verifies_the_collecto
 #[tokio::test(flavor = "multi_thread")]
 async fn http_tls_export_starts_without_ca_files_and_still_verifies_the_collector() {
     tls_export_without_ca_files_uses_the_embedded_roots("http/protobuf").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_export_works_without_ca_files() {
+    // The default OTLP/HTTP client refuses to be built where the system has no roots, even for
+    // http://: in the scratch image the app would not start.
+    let (address, received) = otlp::start_http().await;
+    let endpoint = format!("http://{address}");
+    let app = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem"),
+        ("SSL_CERT_DIR", "/nonexistent"),
+    ]);
+
+    let home = reqwest::get(app.url("/")).await.unwrap();
+    crate::otel::terminate(app).await;
+
+    assert_eq!(home.status(), 200);
+    assert!(
+        received.spans().iter().any(|s| s.name == "GET /"),
+        "{:?}",
+        received.spans()
+    );
 }

@@ -32,7 +32,7 @@ async fn send_mix(binary: &Binary) {
 
 /// SIGTERM, then waits for exit code 0: everything the receiver has came from the shutdown flush
 /// (the export interval and batch delay are far longer than the test).
-async fn terminate(mut binary: Binary) -> String {
+pub async fn terminate(mut binary: Binary) -> String {
     binary.signal(libc::SIGTERM);
     let (code, stdout) = tokio::task::spawn_blocking(move || {
         let code = binary.wait_exit(Duration::from_secs(20));

@@ -1,0 +1,59 @@
+//! Root certificates for the app's outgoing TLS (the OTLP exporters, HTTP clients): the system's
+//! when it has any, else Mozilla's roots compiled into the binary. The static binary runs in a
+//! `scratch` image, which has no CA files, and must still reach a collector with a public
+//! certificate.
+
+/// Where the root certificates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// The system's store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set.
+    System,
+    /// The roots compiled into the binary.
+    Embedded,
+}
+
+impl Roots {
+    /// The system's roots when it has any, else the embedded ones.
+    pub fn find() -> Self {
+        if rustls_native_certs::load_native_certs().certs.is_empty() {
+            Roots::Embedded
+        } else {
+            Roots::System
+        }
+    }
+}
+
+/// The embedded roots, for `reqwest`'s `tls_certs_only`.
+pub fn embedded_certificates() -> reqwest::Result<Vec<reqwest::Certificate>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| reqwest::Certificate::from_der(der))
+        .collect()
+}
+
+/// An HTTP client builder with the roots found. Without this, building a client fails outright
+/// where the system has no roots ("No CA certificates were loaded from the system"), even for a
+/// plain `http://` request.
+pub fn client_builder() -> reqwest::Result<reqwest::ClientBuilder> {
+    let builder = reqwest::Client::builder();
+    Ok(match Roots::find() {
+        Roots::System => builder,
+        Roots::Embedded => builder.tls_certs_only(embedded_certificates()?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_roots_are_mozillas_and_parse() {
+        let roots = super::embedded_certificates().unwrap();
+
+        assert!(roots.len() > 100, "{} roots", roots.len());
+        assert!(
+            reqwest::Client::builder()
+                .tls_certs_only(roots)
+                .build()
+                .is_ok()
+        );
+    }
+}
