@@ -107,13 +107,21 @@ pub struct Config {
     #[arg(long, env = "LOG_DIR", value_name = "LOG_DIR", default_value = "logs")]
     pub log_dir: PathBuf,
 
-    /// Address and port to listen on (the `healthcheck` command probes it, reading 0.0.0.0 as loopback).
+    /// Address and port to listen on; a host name is resolved at start (the `healthcheck` command probes it, reading 0.0.0.0 as loopback).
     #[arg(long, env = "LISTEN_ADDR", value_name = "LISTEN_ADDR", default_value = "0.0.0.0:5000", value_parser = parse_listen, global = true)]
     pub listen: SocketAddr,
 
-    /// How long in-flight requests may run after SIGTERM/SIGINT, e.g. `30s`, `500ms`, `2m`.
+    /// After SIGTERM/SIGINT, how long the app keeps serving with /readyz answering 503 before it closes its listener, so load balancers see it leave; `0` turns it off.
+    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", value_name = "SHUTDOWN_DRAIN_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_drain_delay: Duration,
+
+    /// How long in-flight requests may run once the listener is closed, e.g. `30s`, `500ms`, `2m`.
     #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", value_name = "SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace_period: Duration,
+
+    /// Request paths that get no server span, comma-separated (exact paths, or prefixes ending in `*`); `none` traces every path. Counting is never affected.
+    #[arg(long, env = "TRACES_EXCLUDED_PATHS", value_name = "TRACES_EXCLUDED_PATHS", default_value = "/healthz,/readyz", value_parser = parse_paths)]
+    pub traces_excluded_paths: PathList,
 
     /// What to do instead of serving; without a command the app serves.
     #[command(subcommand)]
@@ -195,6 +203,20 @@ pub enum Propagator {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Propagators(pub Vec<Propagator>);
 
+/// Request paths: exact, or prefixes when they end in `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PathList(pub Vec<String>);
+
+impl PathList {
+    /// Whether `path` is in the list.
+    pub fn matches(&self, path: &str) -> bool {
+        self.0.iter().any(|entry| match entry.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == entry,
+        })
+    }
+}
+
 /// An ordered list of `key=value` pairs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyValues(pub Vec<(String, String)>);
@@ -253,11 +275,72 @@ impl Config {
         self.otel_traces_sampler_arg.unwrap_or(1.0)
     }
 
-    /// The default configuration, as if started with no flags and no variables.
+    /// The default configuration, as if started with no flags and no variables: the environment
+    /// of whoever runs it (a test, say) is not read.
     pub fn defaults() -> Self {
-        Self::try_parse_from(["prom-metrics-app"]).expect("defaults are valid")
+        let mut command = Self::command();
+        let ids: Vec<clap::Id> = command
+            .get_arguments()
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        for id in ids {
+            command = command.mut_arg(id, |arg| arg.env(None));
+        }
+        let matches = command
+            .try_get_matches_from(["prom-metrics-app"])
+            .expect("defaults are valid");
+        Self::from_arg_matches(&matches).expect("defaults are valid")
     }
 }
+
+/// Removes every `OTEL_*` variable from the process environment once [`Config`] has read the ones
+/// it documents, so that nothing else reads them: the OpenTelemetry SDK would otherwise apply
+/// `OTEL_EXPORTER_OTLP_HEADERS` over the flag's headers, and honour variables the app does not
+/// document (`OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_TRACES_*`, ...). Returns the names of those
+/// undocumented ones that were set, sorted, to warn about.
+///
+/// # Safety
+///
+/// Must be called while no other thread exists: changing the environment races with any read of
+/// it from another thread.
+pub unsafe fn remove_otel_variables() -> Vec<String> {
+    let command = Config::command();
+    let documented: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    let mut ignored = Vec::new();
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with("OTEL_") {
+            // SAFETY: the caller guarantees that no other thread exists.
+            unsafe { std::env::remove_var(&name) };
+            if !documented.contains(&name) {
+                ignored.push(name);
+            }
+        }
+    }
+    ignored.sort();
+    ignored
+}
+
+/// The name a choice value has on the command line and in variables (`otel`, `http/protobuf`),
+/// so that logs and pages show it as it is configured.
+macro_rules! display_as_value {
+    ($($kind:ty),*) => {$(
+        impl std::fmt::Display for $kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let value = self.to_possible_value().expect("no variant is skipped");
+                f.write_str(value.get_name())
+            }
+        }
+    )*};
+}
+
+display_as_value!(Backend, Exporter, OtlpProtocol, Sampler);
 
 /// Renders an invalid-value error as one line that names the variable, the flag, the value and the
 /// valid choices. Other clap errors (help, version, unknown flags) keep clap's own output.
@@ -353,10 +436,40 @@ fn parse_probe_url(value: &str) -> Result<Url, String> {
     }
 }
 
+/// Parses `IP:PORT` or `HOST:PORT`; a host name is resolved now, and its first address is used.
 fn parse_listen(value: &str) -> Result<SocketAddr, String> {
-    value
-        .parse()
-        .map_err(|_| "expected IP:PORT, such as 0.0.0.0:5000 or [::]:5000".to_string())
+    let expected =
+        "expected IP:PORT or HOST:PORT, such as 0.0.0.0:5000, [::]:5000 or localhost:5000";
+    let value = value.trim();
+    if let Ok(address) = value.parse() {
+        return Ok(address);
+    }
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            std::net::ToSocketAddrs::to_socket_addrs(value)
+                .map_err(|e| format!("cannot resolve '{host}': {e}; {expected}"))?
+                .next()
+                .ok_or_else(|| format!("'{host}' has no address; {expected}"))
+        }
+        _ => Err(expected.to_string()),
+    }
+}
+
+/// Parses a comma-separated list of paths, each starting with `/`; `none` is the empty list.
+fn parse_paths(value: &str) -> Result<PathList, String> {
+    let mut paths = Vec::new();
+    for path in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if path.eq_ignore_ascii_case("none") {
+            continue;
+        }
+        if !path.starts_with('/') {
+            return Err(format!(
+                "'{path}' is not a path; expected paths such as /healthz,/readyz,/static/*, or none"
+            ));
+        }
+        paths.push(path.to_string());
+    }
+    Ok(PathList(paths))
 }
 
 fn parse_millis(value: &str) -> Result<Duration, String> {
@@ -550,6 +663,49 @@ mod tests {
                 .contains("bad name")
         );
         assert!(parse_headers("x-key=a%0Ab").is_err());
+    }
+
+    #[test]
+    fn listen_accepts_host_names() {
+        let address = parse_listen("localhost:5000").unwrap();
+
+        assert!(address.ip().is_loopback(), "{address}");
+        assert_eq!(address.port(), 5000);
+        assert!(parse_listen("localhost").is_err());
+        assert!(parse_listen("localhost:99999").is_err());
+        assert!(parse_listen("[::]:5000").is_ok());
+    }
+
+    #[test]
+    fn excluded_paths_match_exactly_or_by_prefix() {
+        let paths = parse_paths("/healthz, /static/*").unwrap();
+
+        assert!(paths.matches("/healthz"));
+        assert!(!paths.matches("/healthz/more"));
+        assert!(paths.matches("/static/style.css"));
+        assert!(!paths.matches("/"));
+        assert!(parse_paths("none").unwrap().0.is_empty());
+        assert!(parse_paths("healthz").unwrap_err().contains("healthz"));
+    }
+
+    #[test]
+    fn probes_are_excluded_from_tracing_by_default() {
+        let config = Config::defaults();
+
+        assert!(config.traces_excluded_paths.matches("/healthz"));
+        assert!(config.traces_excluded_paths.matches("/readyz"));
+        assert!(!config.traces_excluded_paths.matches("/"));
+        assert_eq!(config.shutdown_drain_delay, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn choices_display_as_configured() {
+        assert_eq!(Backend::Prometheus.to_string(), "prometheus");
+        assert_eq!(OtlpProtocol::HttpProtobuf.to_string(), "http/protobuf");
+        assert_eq!(
+            Sampler::ParentbasedAlwaysOn.to_string(),
+            "parentbased_always_on"
+        );
     }
 
     #[test]

@@ -1,30 +1,38 @@
 //! The `prom-metrics-app` binary: parse the configuration, start telemetry, serve until SIGTERM or
 //! SIGINT, then drain and flush.
 
-use std::{process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use prom_metrics_app::{
-    config::{Command, Config},
+    config::{self, Command, Config},
     healthcheck,
     http::AppState,
     metrics, server,
     telemetry::Telemetry,
 };
 
-/// Upper bound on flushing spans and metrics at shutdown.
+/// Upper bound on flushing spans and metrics at shutdown, both together.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let config = Config::parse_or_exit();
+    // SAFETY: no other thread exists yet; the runtime is built below.
+    let ignored = unsafe { config::remove_otel_variables() };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(Command::Healthcheck(args)) = &config.command {
-        return match healthcheck::run(config.listen, args).await {
+        return match runtime.block_on(healthcheck::run(config.listen, args)) {
             true => ExitCode::SUCCESS,
             false => ExitCode::FAILURE,
         };
     }
-    match run(config).await {
+    match runtime.block_on(run(config, ignored)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -33,11 +41,17 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
     let telemetry = Telemetry::init(&config)?;
+    if !ignored.is_empty() {
+        tracing::warn!(
+            variables = %ignored.join(","),
+            "ignoring OpenTelemetry variables that this app does not support (see the README's configuration table)"
+        );
+    }
     let backend = metrics::build(&config, &telemetry);
     let state = AppState::new(backend, &config);
-    let server = server::Server::bind(config.listen, state, config.shutdown_grace_period)
+    let server = server::Server::bind(config.listen, state, &config)
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen))?;
     let address = server.local_addr()?;
@@ -45,15 +59,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         version = prom_metrics_app::VERSION,
         revision = prom_metrics_app::REVISION,
         %address,
-        backend = ?config.metrics_backend,
-        exporter = ?config.otel_exporter,
+        backend = %config.metrics_backend,
+        exporter = %config.otel_exporter,
         "prom-metrics-app started"
     );
-    // One line on stderr whatever the log destination, so a person (or a test) sees where it listens.
-    eprintln!(
-        "prom-metrics-app {} listening on {address}",
+    // One line on stderr whatever the log destination, so a person (or a test) sees where it
+    // listens; written at once, so no other output can split it.
+    let line = format!(
+        "prom-metrics-app {} listening on {address}\n",
         prom_metrics_app::VERSION
     );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     server.run(server::shutdown_signal()).await?;
     telemetry.shutdown(FLUSH_TIMEOUT).await;
     Ok(())

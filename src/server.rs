@@ -1,33 +1,39 @@
 //! The HTTP server: bind, serve, and shut down gracefully.
 //!
-//! Shutdown order: readiness turns false, the listener closes, in-flight requests finish within the
-//! grace period; the caller then flushes telemetry.
+//! Shutdown order: readiness turns false while the app keeps serving for the drain delay (so load
+//! balancers see `/readyz` fail and stop sending traffic), the listener closes, in-flight requests
+//! finish within the grace period; the caller then flushes telemetry.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::Notify};
 
-use crate::http::{self, AppState};
+use crate::{
+    config::Config,
+    http::{self, AppState},
+};
 
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    drain: Duration,
     grace: Duration,
 }
 
 impl Server {
-    /// Binds `address` (port 0 picks a free port).
+    /// Binds `address` (port 0 picks a free port), with the shutdown timings of `config`.
     pub async fn bind(
         address: SocketAddr,
         state: AppState,
-        grace: Duration,
+        config: &Config,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         Ok(Self {
             listener,
             state,
-            grace,
+            drain: config.shutdown_drain_delay,
+            grace: config.shutdown_grace_period,
         })
     }
 
@@ -54,26 +60,35 @@ impl Server {
         let Server {
             listener,
             state,
+            drain,
             grace,
         } = self;
-        let started = Arc::new(Notify::new());
+        let closed = Arc::new(Notify::new());
         let signal = {
-            let (state, started) = (state.clone(), started.clone());
+            let (state, closed) = (state.clone(), closed.clone());
             async move {
                 shutdown.await;
                 state.begin_shutdown();
                 tracing::info!(
-                    grace_seconds = grace.as_secs_f64(),
-                    "shutting down: no new connections, draining in-flight requests"
+                    drain_seconds = drain.as_secs_f64(),
+                    "shutting down: /readyz answers 503; still serving during the drain delay"
                 );
-                started.notify_one();
+                tokio::time::sleep(drain).await;
+                tracing::info!(
+                    grace_seconds = grace.as_secs_f64(),
+                    "listener closed: no new connections; waiting for requests in flight"
+                );
+                closed.notify_one();
             }
         };
         let app = http::router(state, routes).into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
         tokio::select! {
-            result = serve => result,
-            () = async { started.notified().await; tokio::time::sleep(grace).await } => {
+            result = serve => {
+                tracing::info!("requests drained");
+                result
+            }
+            () = async { closed.notified().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("grace period over: dropping requests still in flight");
                 Ok(())
             }

@@ -2,7 +2,7 @@
 //! binary of its own: it installs a global tracing subscriber, which must not leak into the other
 //! tests (a thread-local one races with tests running beside it).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use prom_metrics_app::{
     config::Config, http::AppState, metrics::prometheus::PrometheusBackend, server::Server,
@@ -20,21 +20,18 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let subscriber = tracing_subscriber::registry().with(prom_metrics_app::telemetry::span_layer(
+        provider.tracer("test"),
+    ));
     tracing::subscriber::set_global_default(subscriber)
         .expect("the only subscriber of this process");
     let mut routes = prom_metrics_app::http::counted_routes();
     routes.push(("/boom", axum::routing::get(panicking_handler)));
     let config = Config::defaults();
     let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        state,
-        Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
+        .await
+        .unwrap();
     let address = server.local_addr().unwrap();
     tokio::spawn(server.run_with(routes, std::future::pending()));
 
@@ -56,6 +53,36 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
         "{:?}",
         boom.status
     );
+    // The HTTP conventions' attributes and nothing else: no code.*, thread.*, target, busy_ns or
+    // idle_ns from the bridge, and no span events copied from log lines.
+    let mut keys: Vec<&str> = boom.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "client.address",
+            "error.type",
+            "http.request.method",
+            "http.response.status_code",
+            "http.route",
+            "network.peer.address",
+            "network.peer.port",
+            "network.protocol.version",
+            "server.address",
+            "server.port",
+            "url.path",
+            "url.scheme",
+        ]
+    );
+    let error_type = boom
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "error.type");
+    assert_eq!(
+        error_type.map(|kv| kv.value.to_string()).as_deref(),
+        Some("500")
+    );
+    assert!(boom.events.is_empty(), "{:?}", boom.events);
     let missing = spans
         .iter()
         .find(|s| s.name == "GET")

@@ -15,11 +15,14 @@ use tracing::{Instrument, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::AppState;
-use crate::metrics::{MetricsBackend, RequestRecord, TraceRef, method_label};
+use crate::metrics::{
+    ErrorType, MetricsBackend, OTHER_METHOD, RequestRecord, TraceRef, URL_SCHEME, method_label,
+};
 
 /// Opens the server span of a request (named `METHOD route`, OpenTelemetry's HTTP semantic
 /// conventions), continuing the caller's trace when its headers carry one, and logs the access line
-/// inside the span so the line carries the trace id.
+/// inside the span so the line carries the trace id. Paths in `TRACES_EXCLUDED_PATHS` (the probes,
+/// by default) get no span; they are still logged, and counted as any other.
 pub async fn trace_requests(
     State(state): State<AppState>,
     request: Request,
@@ -27,49 +30,12 @@ pub async fn trace_requests(
 ) -> Response {
     let start = Instant::now();
     let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    // Semantic conventions: without a route template the span is named by the method alone.
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
-    };
     let path = request.uri().path().to_owned();
-    let (host, port) = server_address(&request);
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.name = %name,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method,
-        http.route = route.as_deref(),
-        http.response.status_code = Empty,
-        url.path = %path,
-        url.scheme = "http",
-        server.address = host.as_deref(),
-        server.port = port,
-        client.address = client.as_deref(),
-        user_agent.original = user_agent.as_deref(),
-        network.protocol.version = protocol_version(request.version()),
-    );
-    let parent = state
-        .propagator
-        .extract(&HeaderExtractor(request.headers()));
-    if let Err(err) = span.set_parent(parent) {
-        tracing::debug!(%err, "could not continue the caller's trace");
-    }
+    let span = if state.untraced.matches(&path) {
+        tracing::Span::none()
+    } else {
+        server_span(&state, &request, method, &path)
+    };
 
     let mut served = Served {
         span,
@@ -81,8 +47,68 @@ pub async fn trace_requests(
 
     let response = next.run(request).instrument(served.span.clone()).await;
 
-    served.finish(response.status().as_u16());
+    served.finish(response.status().as_u16(), false);
     response
+}
+
+/// The server span with the attributes of OpenTelemetry's HTTP server span conventions, and no
+/// others; those known only at the end are declared empty here and recorded by [`Served::finish`].
+fn server_span(state: &AppState, request: &Request, method: &str, path: &str) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    // Conventions: `HTTP` stands for a method outside the standard set, and without a route
+    // template the span is named by the method alone.
+    let name_method = if method == OTHER_METHOD {
+        "HTTP"
+    } else {
+        method
+    };
+    let name = match route {
+        Some(route) => format!("{name_method} {route}"),
+        None => name_method.to_string(),
+    };
+    let original_method = (method == OTHER_METHOD).then(|| request.method().as_str());
+    let (host, port) = server_address(request);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let client = peer.map(|p| p.ip().to_string());
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+
+    let span = tracing::info_span!(
+        "HTTP request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.request.method_original = original_method,
+        http.route = route,
+        http.response.status_code = Empty,
+        error.type = Empty,
+        url.path = %path,
+        url.query = request.uri().query(),
+        url.scheme = URL_SCHEME,
+        server.address = host.as_deref(),
+        server.port = port,
+        client.address = client.as_deref(),
+        network.peer.address = client.as_deref(),
+        network.peer.port = peer.map(|p| i64::from(p.port())),
+        user_agent.original = user_agent,
+        network.protocol.version = protocol_version(request.version()),
+    );
+    let parent = state
+        .propagator
+        .extract(&HeaderExtractor(request.headers()));
+    if let Err(err) = span.set_parent(parent) {
+        tracing::debug!(%err, "could not continue the caller's trace");
+    }
+    span
 }
 
 /// A traced request: ends its span and writes its access line exactly once, when answered or,
@@ -96,11 +122,16 @@ struct Served {
 }
 
 impl Served {
-    fn finish(&mut self, status: u16) {
+    fn finish(&mut self, status: u16, aborted: bool) {
         self.done = true;
         // Recorded as i64: tracing-opentelemetry would turn a u64 into a string attribute.
         self.span
             .record("http.response.status_code", i64::from(status));
+        if let Some(error_type) = ErrorType::of(status, aborted) {
+            self.span
+                .record("error.type", tracing::field::display(error_type));
+        }
+        // A client that went away is not the server's failure: only a 5xx is an error status.
         if status >= 500 {
             self.span.record("otel.status_code", "ERROR");
         }
@@ -115,7 +146,7 @@ impl Served {
 impl Drop for Served {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(CLIENT_CLOSED_REQUEST);
+            self.finish(CLIENT_CLOSED_REQUEST, true);
         }
     }
 }
@@ -148,7 +179,7 @@ pub async fn count_requests(
 
     let response = next.run(request).await;
 
-    pending.record(response.status().as_u16());
+    pending.record(response.status().as_u16(), false);
     response
 }
 
@@ -161,12 +192,13 @@ struct Pending<'a> {
 }
 
 impl Pending<'_> {
-    fn record(&mut self, status: u16) {
+    fn record(&mut self, status: u16, aborted: bool) {
         self.recorded = true;
         self.counted.backend.record(&RequestRecord {
             method: self.method,
             route: self.counted.route,
             status,
+            error_type: ErrorType::of(status, aborted),
             duration: self.start.elapsed(),
             trace: current_trace(),
         });
@@ -176,7 +208,7 @@ impl Pending<'_> {
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if !self.recorded {
-            self.record(CLIENT_CLOSED_REQUEST);
+            self.record(CLIENT_CLOSED_REQUEST, true);
         }
     }
 }

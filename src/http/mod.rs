@@ -23,7 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use error::AppError;
 
 use crate::{
-    config::{Config, Exporter},
+    config::{Config, Exporter, PathList},
     metrics::{MetricsBackend, UNMATCHED_ROUTE},
 };
 
@@ -38,6 +38,8 @@ pub struct AppState {
     pub propagator: Arc<TextMapCompositePropagator>,
     /// Shown on the home page.
     pub exporter: &'static str,
+    /// Paths that get no server span (`TRACES_EXCLUDED_PATHS`).
+    pub untraced: Arc<PathList>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
                 Exporter::Otlp => "otlp",
                 Exporter::None => "none",
             },
+            untraced: Arc::new(config.traces_excluded_paths.clone()),
         }
     }
 

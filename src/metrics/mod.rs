@@ -62,6 +62,42 @@ pub struct TraceRef {
     pub span_id: SpanId,
 }
 
+/// `error.type` of OpenTelemetry's HTTP conventions: why a request failed, from a bounded set.
+/// Set for a 5xx answer and for a request whose client went away; a 4xx is the client's error and
+/// gets none, as the conventions say for servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    /// A 5xx answer, recorded as its status code ("500").
+    Status(u16),
+    /// The client closed the connection before the answer.
+    ClientClosed,
+}
+
+impl ErrorType {
+    /// The error type of a request answered with `status`, or dropped unanswered (`aborted`).
+    pub fn of(status: u16, aborted: bool) -> Option<Self> {
+        if aborted {
+            Some(ErrorType::ClientClosed)
+        } else if status >= 500 {
+            Some(ErrorType::Status(status))
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorType::Status(status) => write!(f, "{status}"),
+            ErrorType::ClientClosed => f.write_str("client_closed"),
+        }
+    }
+}
+
+/// `url.scheme` of every request: the app serves plain HTTP (TLS, if any, ends before it).
+pub const URL_SCHEME: &str = "http";
+
 /// One finished, counted request. Every field is bounded, so a record never creates unbounded series.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestRecord {
@@ -71,6 +107,8 @@ pub struct RequestRecord {
     pub route: &'static str,
     /// The response status code.
     pub status: u16,
+    /// Why the request failed, if it did.
+    pub error_type: Option<ErrorType>,
     /// Time from the request reaching the middleware to the response leaving it.
     pub duration: Duration,
     /// The sampled span the request was served in, if any.
@@ -117,6 +155,9 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
     }
 }
 
+/// The method label of a method outside the standard set (OpenTelemetry's conventions).
+pub const OTHER_METHOD: &str = "_OTHER";
+
 /// Normalises a method to the bounded set of OpenTelemetry's semantic conventions.
 pub fn method_label(method: &Method) -> &'static str {
     match *method {
@@ -129,7 +170,7 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::PATCH => "PATCH",
         Method::TRACE => "TRACE",
         Method::CONNECT => "CONNECT",
-        _ => "_OTHER",
+        _ => OTHER_METHOD,
     }
 }
 
@@ -144,6 +185,7 @@ pub(crate) mod conformance {
             method: "GET",
             route: "/",
             status,
+            error_type: ErrorType::of(status, false),
             duration: Duration::from_millis(millis),
             trace: None,
         }
@@ -197,6 +239,16 @@ mod tests {
         assert_eq!(Outcome::of(404), Outcome::ClientError);
         assert_eq!(Outcome::of(500), Outcome::ServerError);
         assert_eq!(Outcome::of(503), Outcome::ServerError);
+    }
+
+    #[test]
+    fn error_type_is_set_for_5xx_and_dropped_requests_only() {
+        assert_eq!(ErrorType::of(200, false), None);
+        assert_eq!(ErrorType::of(404, false), None);
+        assert_eq!(ErrorType::of(503, false), Some(ErrorType::Status(503)));
+        assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
+        assert_eq!(ErrorType::Status(500).to_string(), "500");
+        assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
     }
 
     #[test]

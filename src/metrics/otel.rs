@@ -11,7 +11,7 @@ use opentelemetry_sdk::metrics::{
     reader::MetricReader,
 };
 
-use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot};
+use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, URL_SCHEME};
 use crate::telemetry::SharedReader;
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
@@ -44,7 +44,7 @@ impl OtelBackend {
                 .with_boundaries(BUCKETS.to_vec())
                 .build()
         };
-        Self {
+        let backend = Self {
             requests: counter(
                 meter,
                 "http_requests",
@@ -74,7 +74,18 @@ impl OtelBackend {
                 "Duration of HTTP server requests",
             ),
             reader,
+        };
+        // Each counter exists from the start, at zero, as on /metrics with the Prometheus backend:
+        // a dashboard or an alert on http_error_5xx must not wait for the first 5xx.
+        for counter in [
+            &backend.requests,
+            &backend.successful,
+            &backend.error_4xx,
+            &backend.error_5xx,
+        ] {
+            counter.add(0, &[]);
         }
+        backend
     }
 }
 
@@ -88,15 +99,22 @@ impl MetricsBackend for OtelBackend {
         }
         let seconds = request.duration.as_secs_f64();
         self.processing.record(seconds, &[]);
-        // Static strings and an integer: building these attributes allocates nothing.
-        self.duration.record(
-            seconds,
-            &[
-                KeyValue::new("http.request.method", request.method),
-                KeyValue::new("http.route", request.route),
-                KeyValue::new("http.response.status_code", i64::from(request.status)),
-            ],
-        );
+        // Static strings and an integer: building these attributes allocates nothing, except
+        // error.type, only on a failure.
+        let common = [
+            KeyValue::new("http.request.method", request.method),
+            KeyValue::new("http.route", request.route),
+            KeyValue::new("http.response.status_code", i64::from(request.status)),
+            KeyValue::new("url.scheme", URL_SCHEME),
+        ];
+        match request.error_type {
+            None => self.duration.record(seconds, &common),
+            Some(error_type) => {
+                let [a, b, c, d] = common;
+                let error = KeyValue::new("error.type", error_type.to_string());
+                self.duration.record(seconds, &[a, b, c, d, error]);
+            }
+        }
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -8,7 +8,8 @@ use std::{fmt, sync::Arc, time::SystemTime};
 use prometheus_client::{
     collector::Collector,
     encoding::{
-        DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+        DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+        LabelSetEncoder, LabelValueEncoder,
     },
     metrics::{
         counter::{ConstCounter, Counter},
@@ -21,28 +22,50 @@ use prometheus_client::{
 
 use crate::telemetry::Losses;
 
-use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef, process};
+use super::{
+    BUCKETS, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef,
+    URL_SCHEME, process,
+};
 
-/// Labels of `http_server_request_duration_seconds`. Every value is bounded: a method from a fixed
-/// set, a route template from the route table and a status code.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// Labels of `http_server_request_duration_seconds`, the attributes OpenTelemetry's HTTP server
+/// metric conventions require. Every value is bounded: a method from a fixed set, a route template
+/// from the route table, a status code, and an error type from a fixed set.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 struct HttpLabels {
     http_request_method: &'static str,
     http_route: &'static str,
     http_response_status_code: u16,
+    error_type: Option<ErrorType>,
+}
+
+impl EncodeLabelSet for HttpLabels {
+    // By hand, so that `error_type` is left out when there is none: the derive would write
+    // `error_type=""` on every successful series.
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+        ("http_request_method", self.http_request_method).encode(encoder.encode_label())?;
+        ("http_route", self.http_route).encode(encoder.encode_label())?;
+        ("http_response_status_code", self.http_response_status_code)
+            .encode(encoder.encode_label())?;
+        ("url_scheme", URL_SCHEME).encode(encoder.encode_label())?;
+        if let Some(error_type) = self.error_type {
+            ("error_type", Displayed(error_type)).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
 }
 
 /// The exemplar label set; written as hex straight from the ids, without allocating.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TraceExemplar {
-    trace_id: Hex<opentelemetry::trace::TraceId>,
-    span_id: Hex<opentelemetry::trace::SpanId>,
+    trace_id: Displayed<opentelemetry::trace::TraceId>,
+    span_id: Displayed<opentelemetry::trace::SpanId>,
 }
 
+/// A label value written through `Display`, without allocating.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct Hex<T>(T);
+struct Displayed<T>(T);
 
-impl<T: fmt::Display> EncodeLabelValue for Hex<T> {
+impl<T: fmt::Display> EncodeLabelValue for Displayed<T> {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
         fmt::Write::write_fmt(encoder, format_args!("{}", self.0))
     }
@@ -51,8 +74,8 @@ impl<T: fmt::Display> EncodeLabelValue for Hex<T> {
 impl From<TraceRef> for TraceExemplar {
     fn from(trace: TraceRef) -> Self {
         Self {
-            trace_id: Hex(trace.trace_id),
-            span_id: Hex(trace.span_id),
+            trace_id: Displayed(trace.trace_id),
+            span_id: Displayed(trace.span_id),
         }
     }
 }
@@ -221,6 +244,7 @@ impl MetricsBackend for PrometheusBackend {
             http_request_method: request.method,
             http_route: request.route,
             http_response_status_code: request.status,
+            error_type: request.error_type,
         };
         self.duration.get_or_create(&labels).observe(
             seconds,
@@ -343,7 +367,23 @@ mod tests {
         let text = backend.encode(Format::Text).unwrap().unwrap();
 
         assert!(text.contains(
-            "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/do_task\",http_response_status_code=\"200\"} 1"
+            "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/do_task\",http_response_status_code=\"200\",url_scheme=\"http\"} 1"
+        ), "{text}");
+    }
+
+    #[test]
+    fn a_failure_adds_error_type_and_a_success_has_none() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&record(503, 3));
+        backend.record(&record(200, 3));
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        assert!(text.contains(
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/\",http_response_status_code=\"503\",url_scheme=\"http\",error_type=\"503\"} 1"
+        ), "{text}");
+        assert!(text.contains(
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/\",http_response_status_code=\"200\",url_scheme=\"http\"} 1"
         ), "{text}");
     }
 }

@@ -1,16 +1,16 @@
 //! Logging: one line per event, to stdout or to `logs/prom-metrics-app.log` (rotated, 10 files kept,
 //! as the original), each line inside a request carrying its `trace_id` and `span_id`.
 
-use std::fmt;
+use std::{fmt, path::Path};
 
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::SdkTracer;
-use tracing::{Event, Level, Subscriber};
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::Targets,
+    filter::filter_fn,
     fmt::{
         FmtContext, FormatEvent, FormatFields,
         format::Writer,
@@ -33,37 +33,61 @@ const KEEP_FILES: usize = 10;
 /// Installs the global subscriber: formatted lines filtered by `RUST_LOG`, and the app's own spans
 /// sent to `tracer`. The returned guard flushes buffered lines when dropped.
 pub fn init(config: &Config, tracer: SdkTracer) -> anyhow::Result<WorkerGuard> {
+    // Not lossy: when the writer falls behind, a caller waits briefly rather than a line being
+    // dropped without a trace (tracing-appender's default).
+    let writer = NonBlockingBuilder::default().lossy(false);
     let (writer, guard) = if config.log_to_stdout {
-        tracing_appender::non_blocking(std::io::stdout())
+        writer.finish(std::io::stdout())
     } else {
         std::fs::create_dir_all(&config.log_dir).map_err(|e| {
             anyhow::anyhow!("cannot create LOG_DIR {}: {e}", config.log_dir.display())
         })?;
-        let file = FileRotate::new(
-            config.log_dir.join(LOG_FILE),
-            AppendCount::new(KEEP_FILES),
-            ContentLimit::Bytes(ROTATE_BYTES),
-            Compression::None,
-            None,
-        );
-        tracing_appender::non_blocking(file)
+        writer.finish(rotating_file(&config.log_dir, ROTATE_BYTES))
     };
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .event_format(LineFormat)
         .with_writer(writer)
         .with_filter(EnvFilter::try_new(&config.log_level)?);
-    // Only the app's own spans become OpenTelemetry spans: the exporters' HTTP/gRPC clients trace
-    // themselves too, and exporting those would feed the exporter its own traffic.
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_threads(false)
-        .with_filter(Targets::new().with_target(env!("CARGO_CRATE_NAME"), Level::INFO));
     tracing_subscriber::registry()
         .with(lines)
-        .with(spans)
+        .with(span_layer(tracer))
         .try_init()?;
     Ok(guard)
+}
+
+/// The log file in `dir`, rotated once it has grown past `limit` bytes, with [`KEEP_FILES`] older
+/// files kept. A line is never split across two files: rotation happens between writes, and each
+/// line is one write.
+pub fn rotating_file(dir: &Path, limit: usize) -> FileRotate<AppendCount> {
+    FileRotate::new(
+        dir.join(LOG_FILE),
+        AppendCount::new(KEEP_FILES),
+        ContentLimit::BytesSurpassed(limit),
+        Compression::None,
+        None,
+    )
+}
+
+/// The layer that turns the app's own `tracing` spans into OpenTelemetry spans with only the
+/// attributes the code gives them. By default tracing-opentelemetry adds `code.*`, `thread.*`,
+/// `target`, `busy_ns` and `idle_ns` to every span and copies each log line inside a span into a
+/// span event: none of that is in the HTTP conventions. Only the app's own spans are taken: the
+/// exporters' HTTP/gRPC clients trace themselves too, and exporting those would feed the exporter
+/// its own traffic.
+pub fn span_layer<S>(tracer: SdkTracer) -> impl Layer<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_target(false)
+        .with_filter(filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with(env!("CARGO_CRATE_NAME"))
+        }))
 }
 
 /// `2026-01-01T00:00:00.000000Z  INFO target: message fields trace_id=… span_id=…`
@@ -98,5 +122,47 @@ where
             )?;
         }
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_ten_files_and_never_splits_a_line() {
+        let dir = std::env::temp_dir().join(format!("pma-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut file = rotating_file(&dir, 1000);
+
+        // 600 lines of 70 to 130 bytes: about 60 kB, so 60 rotations at 1 kB.
+        for i in 0..600 {
+            let line = format!("line {i:04} {}\n", "x".repeat(60 + (i * 7) % 60));
+            file.write_all(line.as_bytes()).unwrap();
+        }
+        file.flush().unwrap();
+        drop(file);
+
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), KEEP_FILES + 1, "{names:?}");
+        assert!(names.contains(&LOG_FILE.to_string()), "{names:?}");
+        for name in &names {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(text.ends_with('\n'), "{name} ends mid-line");
+            for line in text.lines() {
+                assert!(
+                    line.starts_with("line ") && line.ends_with('x'),
+                    "{name}: split line {line:?}"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,7 +7,10 @@ mod exporters;
 mod logging;
 mod loss;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use opentelemetry::{
@@ -26,6 +29,7 @@ use tracing_appender::non_blocking::WorkerGuard;
 use crate::config::{Backend, Config, Propagator, Sampler};
 
 pub use exporters::SharedReader;
+pub use logging::span_layer;
 pub use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
@@ -89,8 +93,8 @@ impl Telemetry {
         Some((self.meter_provider.as_ref()?, self.metrics_reader.clone()?))
     }
 
-    /// Flushes and shuts down the providers, each bounded by `timeout`. The exporters block the
-    /// calling thread while the gRPC client needs the runtime, hence `spawn_blocking`.
+    /// Flushes and shuts down the providers, both together bounded by `timeout`. The exporters
+    /// block the calling thread while the gRPC client needs the runtime, hence `spawn_blocking`.
     pub async fn shutdown(self, timeout: Duration) {
         let Telemetry {
             tracer_provider,
@@ -98,21 +102,29 @@ impl Telemetry {
             _log_guard,
             ..
         } = self;
-        let result = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + timeout;
+        let flush = tokio::task::spawn_blocking(move || {
             if let Some(meters) = meter_provider
                 && let Err(err) = meters.shutdown_with_timeout(timeout)
             {
                 tracing::warn!(%err, "flushing metrics at shutdown failed");
             }
-            if let Err(err) = tracer_provider.shutdown_with_timeout(timeout) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(err) = tracer_provider.shutdown_with_timeout(left) {
                 tracing::warn!(%err, "flushing spans at shutdown failed");
             }
-        })
-        .await;
-        if let Err(err) = result {
-            tracing::warn!(%err, "telemetry shutdown task failed");
+        });
+        // The SDK's own bounds are per step; this one holds for the whole flush.
+        match tokio::time::timeout_at(deadline.into(), flush).await {
+            Ok(Ok(())) => tracing::info!("telemetry flushed"),
+            Ok(Err(err)) => tracing::warn!(%err, "telemetry shutdown task failed"),
+            Err(_) => tracing::warn!(
+                timeout_seconds = timeout.as_secs_f64(),
+                "telemetry flush took too long: what was not exported is lost"
+            ),
         }
-        // Dropping the guard writes out the last log lines.
+        // The last line: dropping the guard writes out the buffered lines and closes the writer.
+        tracing::info!("exiting");
         drop(_log_guard);
     }
 }

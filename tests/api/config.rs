@@ -51,6 +51,8 @@ fn every_invalid_variable_stops_the_start_with_code_2_and_one_clear_line() {
         ("LISTEN_ADDR", "localhost", "IP:PORT"),
         ("LISTEN_ADDR", "0.0.0.0:99999", "IP:PORT"),
         ("SHUTDOWN_GRACE_PERIOD", "forever", "30s"),
+        ("SHUTDOWN_DRAIN_DELAY", "soon", "30s"),
+        ("TRACES_EXCLUDED_PATHS", "healthz", "/healthz"),
         ("RUST_LOG", "info,[", "filter"),
     ];
 
@@ -193,4 +195,29 @@ async fn an_empty_variable_counts_as_unset() {
         200,
         "the default backend, prometheus, serves /metrics"
     );
+}
+
+#[test]
+fn a_port_already_in_use_stops_the_start_with_code_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+
+    let (code, stderr, _) =
+        run_expecting_exit(&[("LISTEN_ADDR", &address), ("OTEL_EXPORTER", "none")], &[]);
+
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: cannot listen on"), "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+}
+
+#[tokio::test]
+async fn listen_addr_accepts_a_host_name() {
+    let port = crate::helpers::free_port();
+    let binary = spawn_binary(&[("LISTEN_ADDR", &format!("localhost:{port}"))]);
+
+    let response = reqwest::get(format!("http://{}/healthz", binary.address)).await;
+
+    assert!(binary.address.ip().is_loopback(), "{}", binary.address);
+    assert_eq!(binary.address.port(), port);
+    assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(200));
 }

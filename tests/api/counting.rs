@@ -68,7 +68,7 @@ async fn failures_count_as_5xx() {
     assert_eq!(
         value(
             &metrics,
-            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/boom\",http_response_status_code=\"500\"}"
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/boom\",http_response_status_code=\"500\",url_scheme=\"http\",error_type=\"500\"}"
         ),
         1.0
     );
@@ -88,7 +88,7 @@ async fn a_new_route_is_counted_and_labelled_without_extra_code() {
     assert_eq!(
         value(
             &metrics,
-            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/items/{id}\",http_response_status_code=\"200\"}"
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/items/{id}\",http_response_status_code=\"200\",url_scheme=\"http\"}"
         ),
         2.0
     );
@@ -113,7 +113,7 @@ async fn random_urls_share_one_series() {
         .collect();
     assert_eq!(series.len(), 1, "{series:?}");
     assert!(text.contains(
-        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"unmatched\",http_response_status_code=\"404\"} 20"
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"unmatched\",http_response_status_code=\"404\",url_scheme=\"http\"} 20"
     ));
 }
 
@@ -235,8 +235,21 @@ async fn a_request_abandoned_by_its_client_is_counted_once_as_499() {
     assert_eq!(
         value(
             &metrics,
-            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/do_task\",http_response_status_code=\"499\"}"
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/do_task\",http_response_status_code=\"499\",url_scheme=\"http\",error_type=\"client_closed\"}"
         ),
         1.0
     );
+}
+
+#[tokio::test]
+async fn a_405_on_a_counted_route_counts_as_4xx() {
+    let app = spawn_app().await;
+
+    let response = app.client.delete(app.url("/do_task")).send().await.unwrap();
+    let metrics = app.metrics().await;
+
+    assert_eq!(response.status(), 405);
+    assert_eq!(value(&metrics, "http_requests_total"), 1.0);
+    assert_eq!(value(&metrics, "http_error_4xx_total"), 1.0);
+    assert_eq!(value(&metrics, "http_successful_request_total"), 0.0);
 }

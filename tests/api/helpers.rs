@@ -34,13 +34,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(routes: Vec<Route>) -> TestApp {
     let config = Config::defaults();
     let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
-    let server = Server::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        state.clone(),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("binding port 0 on loopback");
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), &config)
+        .await
+        .expect("binding port 0 on loopback");
     let address = server.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run_with(routes, async move {
@@ -128,6 +124,8 @@ pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("LOG_TO_STDOUT", "true")
         .env("OTEL_EXPORTER", "none")
+        // Tests that stop the binary do not wait for load balancers; the drain has tests of its own.
+        .env("SHUTDOWN_DRAIN_DELAY", "0")
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -3,6 +3,7 @@
 
 mod browser;
 mod config;
+mod conformance;
 mod container;
 mod counting;
 mod helpers;

@@ -198,9 +198,10 @@ async fn grpc_export_carries_spans_metrics_and_resource_flushed_at_shutdown() {
             .map(String::as_str),
         Some("prom-metrics-app")
     );
+    let headers = received.headers();
+    assert!(!headers.is_empty(), "no export arrived");
     assert!(
-        received
-            .headers()
+        headers
             .iter()
             .all(|h| h.get("x-api-key").map(String::as_str) == Some("s3cret value"))
     );

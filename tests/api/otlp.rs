@@ -158,6 +158,32 @@ impl Received {
             })
     }
 
+    /// The attributes of every data point of the last export of metric `name`, whatever its kind.
+    pub fn point_attributes(&self, name: &str) -> Vec<HashMap<String, String>> {
+        let metrics = self.metrics();
+        let Some((metric, _)) = metrics.iter().rev().find(|(m, _)| m.name == name) else {
+            return Vec::new();
+        };
+        match &metric.data {
+            Some(Data::Sum(sum)) => sum
+                .data_points
+                .iter()
+                .map(|p| attributes(&p.attributes))
+                .collect(),
+            Some(Data::Histogram(h)) => h
+                .data_points
+                .iter()
+                .map(|p| attributes(&p.attributes))
+                .collect(),
+            Some(Data::Gauge(g)) => g
+                .data_points
+                .iter()
+                .map(|p| attributes(&p.attributes))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Headers (or gRPC metadata) of every export request.
     pub fn headers(&self) -> Vec<HashMap<String, String>> {
         self.0.lock().unwrap().headers.clone()
@@ -231,8 +257,70 @@ pub async fn start_http() -> (SocketAddr, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let received = Received::default();
+    let app = http_receiver(&received);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (address, received)
+}
+
+/// Like [`start_http`], over TLS with `identity`.
+pub async fn start_https(identity: Identity) -> (SocketAddr, Received) {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let certificates = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .unwrap();
+    let tls = TlsListener {
+        listener,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    let received = Received::default();
+    let app = http_receiver(&received);
+    tokio::spawn(async move { axum::serve(tls, app).await });
+    (address, received)
+}
+
+/// A listener that completes the TLS handshake before handing a connection to axum; failed
+/// handshakes (an untrusting client) are skipped.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.listener.accept().await else {
+                continue;
+            };
+            if let Ok(stream) = self.acceptor.accept(stream).await {
+                return (stream, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+fn http_receiver(received: &Received) -> axum::Router {
     let (traces, metrics) = (received.clone(), received.clone());
-    let app = axum::Router::new()
+    axum::Router::new()
         .route(
             "/v1/traces",
             post(move |headers: HeaderMap, body: Bytes| async move {
@@ -252,9 +340,7 @@ pub async fn start_http() -> (SocketAddr, Received) {
                 metrics.0.lock().unwrap().metrics.push(request);
                 protobuf(ExportMetricsServiceResponse::default().encode_to_vec())
             }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (address, received)
+        )
 }
 
 fn protobuf(body: Vec<u8>) -> impl axum::response::IntoResponse {
