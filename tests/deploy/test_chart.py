@@ -508,7 +508,9 @@ def test_every_setting_renders_to_its_variable(chart):
     otel = ALL_ON["config"]["otel"]
     assert env == {
         "LISTEN_ADDR": "0.0.0.0:5000",
+        "SHUTDOWN_DRAIN_DELAY": "3s",
         "SHUTDOWN_GRACE_PERIOD": "45s",
+        "TRACES_EXCLUDED_PATHS": "/healthz,/readyz,/static/*",
         "METRICS_BACKEND": "prometheus",
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "info,access=off",
@@ -533,7 +535,12 @@ def test_every_setting_renders_to_its_variable(chart):
 
 def test_empty_values_leave_variables_unset(chart):
     objects = render(chart)
-    assert env_values(objects) == {"LISTEN_ADDR": "0.0.0.0:5000", "SHUTDOWN_GRACE_PERIOD": "30s", "LOG_TO_STDOUT": "true"}
+    assert env_values(objects) == {
+        "LISTEN_ADDR": "0.0.0.0:5000",
+        "SHUTDOWN_DRAIN_DELAY": "5s",
+        "SHUTDOWN_GRACE_PERIOD": "30s",
+        "LOG_TO_STDOUT": "true",
+    }
 
 
 def test_extra_env_comes_last(chart):
@@ -566,13 +573,14 @@ def test_otlp_headers_from_an_existing_secret(chart):
         render(chart, merged(values, {"otlpHeaders": {"value": "a=b"}}))
 
 
-@pytest.mark.parametrize("grace", [0, 30, 45, 600])
-def test_termination_grace_outlasts_the_shutdown_grace(chart, grace):
-    objects = render(chart, {"shutdownGracePeriodSeconds": grace})
+@pytest.mark.parametrize("drain,grace", [(0, 0), (5, 30), (3, 45), (10, 600)])
+def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drain, grace):
+    objects = render(chart, {"shutdownDrainDelaySeconds": drain, "shutdownGracePeriodSeconds": grace})
     spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert env_values(objects)["SHUTDOWN_DRAIN_DELAY"] == f"{drain}s"
     assert env_values(objects)["SHUTDOWN_GRACE_PERIOD"] == f"{grace}s"
-    # After the drain the app flushes spans and metrics, each bounded by 5 s.
-    assert spec["terminationGracePeriodSeconds"] == grace + 10
+    # After the drain and the grace period the app flushes spans and metrics within 5 s.
+    assert spec["terminationGracePeriodSeconds"] == drain + grace + 10
 
 
 # --- Values schema -------------------------------------------------------------------------------
@@ -590,6 +598,8 @@ def test_termination_grace_outlasts_the_shutdown_grace(chart, grace):
         {"config": {"otel": {"propagators": "jaeger"}}},
         {"config": {"metricBackend": "otel"}},  # a misspelt key
         {"shutdownGracePeriodSeconds": "30s"},
+        {"shutdownDrainDelaySeconds": -1},
+        {"config": {"tracesExcludedPaths": "healthz"}},
         {"image": {"pullPolicy": "Sometimes"}},
         {"unknownTopLevel": 1},
     ],

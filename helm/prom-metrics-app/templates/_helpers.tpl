@@ -91,6 +91,7 @@ variable out, so the app's own default applies.
   (list "OTEL_RESOURCE_ATTRIBUTES" $o.resourceAttributes)
   (list "LOG_TO_STDOUT" $c.logToStdout)
   (list "RUST_LOG" $c.logLevel)
+  (list "TRACES_EXCLUDED_PATHS" $c.tracesExcludedPaths)
 }}
 {{- if not $c.logToStdout }}
 {{- $pairs = append $pairs (list "LOG_DIR" (include "prom-metrics-app.logDir" .)) }}
