@@ -3,6 +3,7 @@
 //! One [`Telemetry`] value owns them all; [`Telemetry::shutdown`] flushes spans and metrics so that
 //! every completed request reaches the collector before the process exits.
 
+mod b3;
 mod exporters;
 mod logging;
 mod loss;
@@ -27,6 +28,7 @@ use opentelemetry_sdk::{
 use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::config::{Backend, Config, Propagator, Sampler};
+use b3::{B3Encoding, B3Propagator};
 
 pub use exporters::SharedReader;
 pub use logging::span_layer;
@@ -171,11 +173,7 @@ fn sampler(config: &Config) -> SdkSampler {
 }
 
 /// The composite propagator for `OTEL_PROPAGATORS`, in the order given.
-// The B3 propagator ships in opentelemetry-zipkin, whose exporter (not used here) is deprecated in
-// favour of OTLP; the propagator itself is the maintained implementation of the B3 formats.
-#[allow(deprecated)]
 pub fn propagator(config: &Config) -> TextMapCompositePropagator {
-    use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
     let propagators = config
         .otel_propagators
         .0
@@ -184,10 +182,8 @@ pub fn propagator(config: &Config) -> TextMapCompositePropagator {
             match p {
                 Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
                 Propagator::Baggage => Box::new(BaggagePropagator::new()),
-                Propagator::B3 => Box::new(B3Propagator::with_encoding(B3Encoding::SingleHeader)),
-                Propagator::B3Multi => {
-                    Box::new(B3Propagator::with_encoding(B3Encoding::MultipleHeader))
-                }
+                Propagator::B3 => Box::new(B3Propagator::new(B3Encoding::SingleHeader)),
+                Propagator::B3Multi => Box::new(B3Propagator::new(B3Encoding::MultipleHeaders)),
             }
         })
         .collect();

@@ -337,6 +337,92 @@ async fn b3_headers_continue_the_trace_when_chosen() {
     );
 }
 
+/// Starts the binary exporting to a fresh in-test receiver, with `OTEL_PROPAGATORS=b3`.
+async fn spawn_with_b3_single_header() -> (Binary, Received) {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_PROPAGATORS", "b3"),
+    ]);
+    (binary, received)
+}
+
+async fn get_with_b3(binary: &Binary, path: &str, b3: &str) {
+    let response = reqwest::Client::new()
+        .get(binary.url(path))
+        .header("b3", b3)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_b3_single_header_continues_the_trace_when_chosen() {
+    let (binary, received) = spawn_with_b3_single_header().await;
+
+    get_with_b3(&binary, "/", &format!("{TRACE_ID}-{PARENT_ID}-1")).await;
+    terminate(binary).await;
+
+    let spans = received.spans();
+    assert_eq!(span(&spans, "GET /").trace_id, TRACE_ID);
+    assert_eq!(span(&spans, "GET /").parent_span_id, PARENT_ID);
+    assert_ne!(
+        span(&spans, "GET /").span_id,
+        PARENT_ID,
+        "the server span gets an id of its own"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_64_bit_b3_trace_id_becomes_the_left_padded_128_bit_trace_id() {
+    let (binary, received) = spawn_with_b3_single_header().await;
+
+    get_with_b3(&binary, "/", &format!("a3ce929d0e0e4736-{PARENT_ID}-1")).await;
+    terminate(binary).await;
+
+    let spans = received.spans();
+    assert_eq!(
+        span(&spans, "GET /").trace_id,
+        "0000000000000000a3ce929d0e0e4736"
+    );
+    assert_eq!(span(&spans, "GET /").parent_span_id, PARENT_ID);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_b3_deny_decision_drops_the_span_and_a_debug_decision_keeps_it() {
+    let (binary, received) = spawn_with_b3_single_header().await;
+    let debug_trace = "463ac35c9f6413ad48485a3953bb6124";
+
+    get_with_b3(&binary, "/", &format!("{TRACE_ID}-{PARENT_ID}-0")).await;
+    get_with_b3(&binary, "/index", &format!("{debug_trace}-{PARENT_ID}-d")).await;
+    reqwest::get(binary.url("/missing")).await.unwrap();
+    terminate(binary).await;
+
+    let spans = received.spans();
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.trace_id != TRACE_ID && s.name != "GET /"),
+        "the caller denied sampling: {spans:#?}"
+    );
+    assert_eq!(
+        span(&spans, "GET /index").trace_id,
+        debug_trace,
+        "debug implies sampled"
+    );
+    assert!(
+        span(&spans, "GET").parent_span_id.is_empty(),
+        "a request without B3 headers starts a sampled trace of its own"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn always_off_sampler_exports_no_spans() {
     let (address, received) = otlp::start_grpc(None).await;
