@@ -1,14 +1,15 @@
 //! HTTP: the route table, the middleware order and the handlers.
 //!
-//! Request flow, outermost first:
-//! `trace` (server span, access log) -> `count` (metrics, counted routes only) -> `catch panic` ->
-//! handler. The route table and this order are written down once, in [`router`].
+//! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
+//! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
+//! -> handler. The route table and this order are written down once, in [`router`].
 
 mod error;
 mod middleware;
 mod pages;
 mod probes;
 mod scrape;
+mod trace;
 
 use std::sync::{
     Arc,
@@ -16,14 +17,16 @@ use std::sync::{
 };
 
 use axum::{Router, handler::Handler, routing::MethodRouter, routing::get};
-use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::AppError;
+pub use trace::Tracing;
 
 use crate::{
-    config::{Config, Exporter, PathList},
+    config::{Config, Exporter},
     metrics::{MetricsBackend, UNMATCHED_ROUTE},
 };
 
@@ -34,28 +37,38 @@ pub struct AppState {
     pub backend: Arc<dyn MetricsBackend>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
-    /// Extracts the caller's trace context from request headers.
-    pub propagator: Arc<TextMapCompositePropagator>,
+    /// The tracer, the propagators and the untraced paths.
+    pub tracing: Arc<Tracing>,
     /// Shown on the home page.
     pub exporter: &'static str,
-    /// Paths that get no server span (`TRACES_EXCLUDED_PATHS`).
-    pub untraced: Arc<PathList>,
 }
 
 impl AppState {
     /// State for a fresh, ready application recording into `backend`, with the propagation
-    /// formats of `config`.
+    /// formats and untraced paths of `config`. Its spans are made, sampled and recorded as
+    /// exemplars, but exported nowhere: [`AppState::traced`] takes the tracer that exports them.
     pub fn new(backend: Arc<dyn MetricsBackend>, config: &Config) -> Self {
+        let tracer = SdkTracerProvider::builder()
+            .build()
+            .tracer(crate::telemetry::SCOPE);
+        Self::traced(backend, config, tracer)
+    }
+
+    /// Like [`AppState::new`], with spans made by `tracer`.
+    pub fn traced(backend: Arc<dyn MetricsBackend>, config: &Config, tracer: SdkTracer) -> Self {
         Self {
             backend,
             ready: Arc::new(AtomicBool::new(true)),
-            propagator: Arc::new(crate::telemetry::propagator(config)),
+            tracing: Arc::new(Tracing {
+                tracer,
+                propagator: crate::telemetry::propagator(config),
+                untraced: config.traces_excluded_paths.clone(),
+            }),
             exporter: match config.otel_exporter {
                 Exporter::Console => "console",
                 Exporter::Otlp => "otlp",
                 Exporter::None => "none",
             },
-            untraced: Arc::new(config.traces_excluded_paths.clone()),
         }
     }
 
@@ -87,13 +100,10 @@ pub fn app(state: AppState) -> Router {
 pub fn router(state: AppState, counted: Vec<Route>) -> Router {
     let count = |route: &'static str| {
         ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(
-                middleware::Counted {
-                    backend: state.backend.clone(),
-                    route,
-                },
-                middleware::count_requests,
-            ))
+            .layer(middleware::CountLayer {
+                backend: state.backend.clone(),
+                route,
+            })
             .layer(CatchPanicLayer::custom(error::panic_response))
     };
     let mut app = Router::new();
@@ -116,10 +126,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         .route("/favicon.ico", get(pages::get_favicon))
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    middleware::trace_requests,
-                ))
+                .layer(trace::TraceLayer(state.tracing.clone()))
                 .layer(CatchPanicLayer::custom(error::panic_response)),
         )
         .with_state(state)

@@ -8,7 +8,11 @@ use axum::{
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
-use tracing::Instrument;
+use opentelemetry::{
+    Context, KeyValue,
+    context::FutureExt as _,
+    trace::{TraceContextExt as _, Tracer as _},
+};
 
 use super::{AppError, AppState};
 use crate::metrics::Snapshot;
@@ -74,16 +78,21 @@ pub async fn view_metrics(State(state): State<AppState>) -> Result<Html<String>,
 }
 
 /// `/do_task`: simulated work of 5 s, or `?seconds=` from 0 to 60, in a child span of its own.
-pub async fn do_task(RawQuery(query): RawQuery) -> Result<Html<String>, AppError> {
+pub async fn do_task(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, AppError> {
     let seconds = task_seconds(query.as_deref())?;
-    let work = tracing::info_span!(
-        "do_task work",
-        otel.name = "do_task work",
-        task.seconds = seconds
-    );
+    let tracer = &state.tracing.tracer;
+    let work = tracer
+        .span_builder("do_task work")
+        .with_attributes([KeyValue::new("task.seconds", seconds)])
+        .start_with_context(tracer, &Context::current());
+    let work = Context::current().with_span(work);
     tokio::time::sleep(Duration::from_secs_f64(seconds))
-        .instrument(work)
+        .with_context(work.clone())
         .await;
+    work.span().end();
     render(&TaskPage { seconds })
 }
 

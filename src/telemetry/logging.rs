@@ -1,16 +1,15 @@
 //! Logging: one line per event, to stdout or to `logs/prom-metrics-app.log` (rotated, 10 files kept,
-//! as the original), each line inside a request carrying its `trace_id` and `span_id`.
+//! as the original), each line inside a request carrying its `trace_id` and `span_id`, read from
+//! the request's OpenTelemetry context (attached by the tracing layer while the request runs).
 
-use std::{fmt, path::Path};
+use std::{fmt, io::BufWriter, path::Path};
 
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::trace::SdkTracer;
 use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::filter_fn,
     fmt::{
         FmtContext, FormatEvent, FormatFields,
         format::Writer,
@@ -27,38 +26,40 @@ use crate::config::Config;
 pub const LOG_FILE: &str = "prom-metrics-app.log";
 /// Size at which the log file is rotated.
 const ROTATE_BYTES: usize = 10 * 1024 * 1024;
+/// Bytes of log lines gathered before a write.
+const WRITE_BUFFER: usize = 64 * 1024;
 /// Rotated files kept besides the current one, as the original's `backupCount=10`.
 const KEEP_FILES: usize = 10;
 
 /// Installs the global subscriber: formatted lines filtered by `RUST_LOG`, and the app's own spans
 /// sent to `tracer`. The returned guard flushes buffered lines when dropped.
-pub fn init(config: &Config, tracer: SdkTracer) -> anyhow::Result<WorkerGuard> {
+pub fn init(config: &Config) -> anyhow::Result<WorkerGuard> {
     // Not lossy: when the writer falls behind, a caller waits briefly rather than a line being
     // dropped without a trace (tracing-appender's default).
     let writer = NonBlockingBuilder::default().lossy(false);
+    // Buffered behind the channel: the writer thread flushes whenever it has caught up, so a
+    // burst of lines costs one write instead of one each, and a quiet line still goes out at once.
     let (writer, guard) = if config.log_to_stdout {
-        writer.finish(std::io::stdout())
+        writer.finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stdout()))
     } else {
         std::fs::create_dir_all(&config.log_dir).map_err(|e| {
             anyhow::anyhow!("cannot create LOG_DIR {}: {e}", config.log_dir.display())
         })?;
-        writer.finish(rotating_file(&config.log_dir, ROTATE_BYTES))
+        let file = rotating_file(&config.log_dir, ROTATE_BYTES);
+        writer.finish(BufWriter::with_capacity(WRITE_BUFFER, file))
     };
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .event_format(LineFormat)
         .with_writer(writer)
         .with_filter(EnvFilter::try_new(&config.log_level)?);
-    tracing_subscriber::registry()
-        .with(lines)
-        .with(span_layer(tracer))
-        .try_init()?;
+    tracing_subscriber::registry().with(lines).try_init()?;
     Ok(guard)
 }
 
 /// The log file in `dir`, rotated once it has grown past `limit` bytes, with [`KEEP_FILES`] older
-/// files kept. A line is never split across two files: rotation happens between writes, and each
-/// line is one write.
+/// files kept. A line is never split across two files: rotation happens between writes, and a
+/// write holds whole lines (one line, or the buffered lines before it).
 pub fn rotating_file(dir: &Path, limit: usize) -> FileRotate<AppendCount> {
     FileRotate::new(
         dir.join(LOG_FILE),
@@ -67,27 +68,6 @@ pub fn rotating_file(dir: &Path, limit: usize) -> FileRotate<AppendCount> {
         Compression::None,
         None,
     )
-}
-
-/// The layer that turns the app's own `tracing` spans into OpenTelemetry spans with only the
-/// attributes the code gives them. By default tracing-opentelemetry adds `code.*`, `thread.*`,
-/// `target`, `busy_ns` and `idle_ns` to every span and copies each log line inside a span into a
-/// span event: none of that is in the HTTP conventions. Only the app's own spans are taken: the
-/// exporters' HTTP/gRPC clients trace themselves too, and exporting those would feed the exporter
-/// its own traffic.
-pub fn span_layer<S>(tracer: SdkTracer) -> impl Layer<S>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_target(false)
-        .with_filter(filter_fn(|meta| {
-            meta.is_span() && meta.target().starts_with(env!("CARGO_CRATE_NAME"))
-        }))
 }
 
 /// `2026-01-01T00:00:00.000000Z  INFO target: message fields trace_id=… span_id=…`

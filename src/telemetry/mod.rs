@@ -23,7 +23,7 @@ use opentelemetry_sdk::{
     Resource,
     metrics::{ManualReader, SdkMeterProvider},
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{Sampler as SdkSampler, SdkTracerProvider},
+    trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider},
 };
 use tracing_appender::non_blocking::WorkerGuard;
 
@@ -31,7 +31,6 @@ use crate::config::{Backend, Config, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
 pub use exporters::SharedReader;
-pub use logging::span_layer;
 pub use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
@@ -74,8 +73,7 @@ impl Telemetry {
             (None, None)
         };
 
-        let log_guard =
-            logging::init(config, tracer_provider.tracer(SCOPE)).context("setting up logging")?;
+        let log_guard = logging::init(config).context("setting up logging")?;
         Ok(Self {
             tracer_provider,
             meter_provider,
@@ -83,6 +81,11 @@ impl Telemetry {
             losses,
             _log_guard: log_guard,
         })
+    }
+
+    /// The tracer of the app's own spans, exported as configured.
+    pub fn tracer(&self) -> SdkTracer {
+        self.tracer_provider.tracer(SCOPE)
     }
 
     /// Running totals of telemetry lost to a slow or dead collector.
