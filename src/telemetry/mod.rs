@@ -3,6 +3,7 @@
 //! One [`Telemetry`] value owns them all; [`Telemetry::shutdown`] flushes spans and metrics so that
 //! every completed request reaches the collector before the process exits.
 
+mod console;
 mod exporters;
 mod logging;
 mod loss;
