@@ -39,6 +39,16 @@ pub struct Config {
     )]
     pub otel_exporter: Exporter,
 
+    /// Line format of the `console` exporter, for people or for tools.
+    #[arg(
+        long,
+        env = "CONSOLE_FORMAT",
+        value_name = "CONSOLE_FORMAT",
+        default_value = "compact",
+        ignore_case = true
+    )]
+    pub console_format: ConsoleFormat,
+
     /// OTLP collector URL [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
     pub otel_exporter_otlp_endpoint: Option<Url>,
@@ -160,12 +170,21 @@ pub enum Backend {
 /// Where spans and OTel metrics are exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Exporter {
-    /// Human-readable text on stdout.
+    /// Lines on stdout, in the CONSOLE_FORMAT.
     Console,
     /// OTLP to a collector.
     Otlp,
     /// No export.
     None,
+}
+
+/// How the `console` exporter writes spans and metrics to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConsoleFormat {
+    /// One line per span or data point: `span "GET /" trace_id=… status=unset duration_ms=… key=value …`.
+    Compact,
+    /// One line per export, in the OTLP/JSON encoding the Collector's file exporter writes.
+    OtlpJson,
 }
 
 /// OTLP transport.
@@ -568,6 +587,7 @@ mod tests {
 
         assert_eq!(config.metrics_backend, Backend::Prometheus);
         assert_eq!(config.otel_exporter, Exporter::Console);
+        assert_eq!(config.console_format, ConsoleFormat::Compact);
         assert_eq!(config.otlp_endpoint().as_str(), "http://localhost:4317/");
         assert!(config.otel_exporter_otlp_insecure);
         assert!(!config.log_to_stdout);
@@ -578,10 +598,19 @@ mod tests {
 
     #[test]
     fn values_are_case_insensitive() {
-        let config = parse(&["--metrics-backend", "OTEL", "--otel-exporter", "CONSOLE"]).unwrap();
+        let config = parse(&[
+            "--metrics-backend",
+            "OTEL",
+            "--otel-exporter",
+            "CONSOLE",
+            "--console-format",
+            "OTLP-Json",
+        ])
+        .unwrap();
 
         assert_eq!(config.metrics_backend, Backend::Otel);
         assert_eq!(config.otel_exporter, Exporter::Console);
+        assert_eq!(config.console_format, ConsoleFormat::OtlpJson);
     }
 
     #[test]

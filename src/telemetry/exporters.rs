@@ -1,5 +1,6 @@
-//! Span and metric exporters for `OTEL_EXPORTER` (`console`, `otlp`, `none`) and the in-process
-//! metrics reader behind `/view_metrics` with the OpenTelemetry backend.
+//! Span and metric exporters for `OTEL_EXPORTER` (`console`, `otlp`, `none`), each behind the loss
+//! counting of [`super::loss`], and the in-process metrics reader behind `/view_metrics` with the
+//! OpenTelemetry backend.
 
 use std::{collections::HashMap, sync::Arc, sync::Weak, time::Duration};
 
@@ -16,6 +17,7 @@ use opentelemetry_sdk::{
 };
 use url::Url;
 
+use super::console::{ConsoleMetricExporter, ConsoleSpanExporter};
 use super::loss::{BoundedProcessor, CountingMetricExporter, Losses, bounded_processor};
 use crate::config::{Config, Exporter, OtlpProtocol};
 use crate::tls::Roots;
@@ -28,7 +30,7 @@ pub fn span_processor(
     Ok(match config.otel_exporter {
         Exporter::None => None,
         Exporter::Console => Some(bounded_processor(
-            opentelemetry_stdout::SpanExporter::default(),
+            ConsoleSpanExporter::new(config.console_format),
             losses.clone(),
         )),
         Exporter::Otlp => {
@@ -57,7 +59,7 @@ pub fn with_periodic_reader(
         Exporter::None => builder,
         Exporter::Console => builder.with_reader(
             PeriodicReader::builder(counted(
-                opentelemetry_stdout::MetricExporter::default(),
+                ConsoleMetricExporter::new(config.console_format),
                 losses,
             ))
             .with_interval(interval)

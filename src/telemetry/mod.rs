@@ -4,6 +4,7 @@
 //! every completed request reaches the collector before the process exits.
 
 mod b3;
+mod console;
 mod exporters;
 mod logging;
 mod loss;

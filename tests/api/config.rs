@@ -25,6 +25,7 @@ fn every_invalid_variable_stops_the_start_with_code_2_and_one_clear_line() {
     let cases: &[(&str, &str, &str)] = &[
         ("METRICS_BACKEND", "foo", "prometheus, otel"),
         ("OTEL_EXPORTER", "kafka", "console, otlp, none"),
+        ("CONSOLE_FORMAT", "yaml", "compact, otlp-json"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "http://"),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -94,6 +95,7 @@ fn help_names_every_variable_and_default() {
     for variable in [
         "METRICS_BACKEND",
         "OTEL_EXPORTER",
+        "CONSOLE_FORMAT",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_INSECURE",
         "LOG_TO_STDOUT",
@@ -106,6 +108,7 @@ fn help_names_every_variable_and_default() {
         );
     }
     assert!(stdout.contains("[default: prometheus]"), "{stdout}");
+    assert!(stdout.contains("[default: compact]"), "{stdout}");
     assert!(stdout.contains("[default: 0.0.0.0:5000]"), "{stdout}");
     assert!(stdout.contains("[default: 30s]"), "{stdout}");
 }
@@ -220,4 +223,21 @@ async fn listen_addr_accepts_a_host_name() {
     assert!(binary.address.ip().is_loopback(), "{}", binary.address);
     assert_eq!(binary.address.port(), port);
     assert_eq!(response.map(|r| r.status().as_u16()).ok(), Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_format_flag_beats_its_variable_in_any_case() {
+    let binary = crate::helpers::spawn_binary_with_args(
+        &[("OTEL_EXPORTER", "console"), ("CONSOLE_FORMAT", "compact")],
+        &["--console-format", "OTLP-Json"],
+    );
+
+    reqwest::get(binary.url("/")).await.unwrap();
+    let stdout = crate::otel::terminate(binary).await;
+
+    assert!(
+        stdout.lines().any(|l| l.starts_with("{\"resourceSpans\":")),
+        "{stdout}"
+    );
+    assert!(!stdout.lines().any(|l| l.starts_with("span ")), "{stdout}");
 }

@@ -7,6 +7,8 @@ use crate::{
     otlp::{self, Received},
 };
 
+mod console;
+
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "b7ad6b7169203331";
 
@@ -439,48 +441,6 @@ async fn always_off_sampler_exports_no_spans() {
 
     assert!(received.spans().is_empty(), "{:?}", received.spans());
     assert_eq!(received.sum("http_requests"), Some(1), "metrics still flow");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn console_exporter_prints_spans_and_metrics_a_person_can_read() {
-    let dir = std::env::temp_dir().join(format!("pma-console-{}", std::process::id()));
-    let binary = spawn_binary(&[
-        ("OTEL_EXPORTER", "console"),
-        ("METRICS_BACKEND", "otel"),
-        ("LOG_TO_STDOUT", "false"),
-        ("LOG_DIR", dir.to_str().unwrap()),
-    ]);
-
-    reqwest::Client::new()
-        .get(binary.url("/do_task?seconds=0"))
-        .header("traceparent", traceparent())
-        .send()
-        .await
-        .unwrap();
-    let stdout = terminate(binary).await;
-
-    let block = stdout
-        .split("Span #")
-        .find(|b| b.contains("Name         : GET /do_task"))
-        .unwrap_or_else(|| panic!("no span block in {stdout}"));
-    let field = |name: &str| {
-        block.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix(name)
-                .map(|v| v.trim_start_matches([' ', ':']).trim().to_string())
-        })
-    };
-    assert_eq!(field("TraceId").as_deref(), Some(TRACE_ID));
-    assert_eq!(field("ParentSpanId").as_deref(), Some(PARENT_ID));
-    assert_eq!(field("Kind").as_deref(), Some("Server"));
-    assert!(
-        block.contains("http.route: String(Owned(\"/do_task\"))") || block.contains("http.route"),
-        "{block}"
-    );
-    assert!(
-        stdout.contains("http_requests"),
-        "metrics are printed too: {stdout}"
-    );
 }
 
 /// A TCP listener that accepts connections and never answers.

@@ -515,6 +515,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "info,access=off",
         "OTEL_EXPORTER": "otlp",
+        "CONSOLE_FORMAT": "otlp-json",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otel["exporterOtlpEndpoint"],
         "OTEL_EXPORTER_OTLP_INSECURE": "false",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
@@ -596,6 +597,7 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"otel": {"exporterOtlpTimeout": "10s"}}},
         {"config": {"otel": {"tracesSamplerArg": 2}}},
         {"config": {"otel": {"propagators": "jaeger"}}},
+        {"config": {"otel": {"consoleFormat": "yaml"}}},
         {"config": {"metricBackend": "otel"}},  # a misspelt key
         {"shutdownGracePeriodSeconds": "30s"},
         {"shutdownDrainDelaySeconds": -1},

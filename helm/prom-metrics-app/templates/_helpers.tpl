@@ -79,6 +79,7 @@ variable out, so the app's own default applies.
 {{- $pairs := list
   (list "METRICS_BACKEND" $c.metricsBackend)
   (list "OTEL_EXPORTER" $o.exporter)
+  (list "CONSOLE_FORMAT" $o.consoleFormat)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $o.exporterOtlpEndpoint)
   (list "OTEL_EXPORTER_OTLP_INSECURE" $o.exporterOtlpInsecure)
   (list "OTEL_EXPORTER_OTLP_PROTOCOL" $o.exporterOtlpProtocol)
