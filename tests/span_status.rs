@@ -1,6 +1,5 @@
-//! Span status on server errors, checked in-process with the SDK's in-memory exporter. A test
-//! binary of its own: it installs a global tracing subscriber, which must not leak into the other
-//! tests (a thread-local one races with tests running beside it).
+//! Span status and attributes on server errors, checked in-process with the SDK's in-memory
+//! exporter: the app's state takes the tracer, so no global is involved.
 
 use std::sync::Arc;
 
@@ -15,20 +14,18 @@ async fn panicking_handler() -> &'static str {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_5xx_response_marks_the_server_span_as_an_error() {
     use opentelemetry::trace::{Status, TracerProvider as _};
-    use tracing_subscriber::layer::SubscriberExt;
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry().with(prom_metrics_app::telemetry::span_layer(
-        provider.tracer("test"),
-    ));
-    tracing::subscriber::set_global_default(subscriber)
-        .expect("the only subscriber of this process");
     let mut routes = prom_metrics_app::http::counted_routes();
     routes.push(("/boom", axum::routing::get(panicking_handler)));
     let config = Config::defaults();
-    let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
+    let state = AppState::traced(
+        Arc::new(PrometheusBackend::new()),
+        &config,
+        provider.tracer("test"),
+    );
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
         .await
         .unwrap();

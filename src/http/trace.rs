@@ -191,7 +191,11 @@ fn server_span(tracing: &Tracing, request: &Request, method: &'static str, path:
         .map(MatchedPath::as_str);
     // Conventions: `HTTP` stands for a method outside the standard set, and without a route
     // template the span is named by the method alone.
-    let name_method = if method == OTHER_METHOD { "HTTP" } else { method };
+    let name_method = if method == OTHER_METHOD {
+        "HTTP"
+    } else {
+        method
+    };
     let name = match route {
         Some(route) => format!("{name_method} {route}"),
         None => name_method.to_string(),
