@@ -41,6 +41,8 @@ pub struct AppState {
     pub tracing: Arc<Tracing>,
     /// Shown on the home page.
     pub exporter: &'static str,
+    /// The home page, rendered once.
+    pub home: axum::body::Bytes,
 }
 
 impl AppState {
@@ -56,7 +58,13 @@ impl AppState {
 
     /// Like [`AppState::new`], with spans made by `tracer`.
     pub fn traced(backend: Arc<dyn MetricsBackend>, config: &Config, tracer: SdkTracer) -> Self {
+        let exporter = match config.otel_exporter {
+            Exporter::Console => "console",
+            Exporter::Otlp => "otlp",
+            Exporter::None => "none",
+        };
         Self {
+            home: pages::home_page(backend.name(), exporter),
             backend,
             ready: Arc::new(AtomicBool::new(true)),
             tracing: Arc::new(Tracing {
@@ -64,11 +72,7 @@ impl AppState {
                 propagator: crate::telemetry::propagator(config),
                 untraced: config.traces_excluded_paths.clone(),
             }),
-            exporter: match config.otel_exporter {
-                Exporter::Console => "console",
-                Exporter::Otlp => "otlp",
-                Exporter::None => "none",
-            },
+            exporter,
         }
     }
 

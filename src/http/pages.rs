@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::{
+    body::Bytes,
     extract::{RawQuery, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -59,14 +60,26 @@ fn render(template: &impl Template) -> Result<Html<String>, AppError> {
         .map_err(|err| AppError::Internal(format!("rendering a page: {err}")))
 }
 
-/// `/` and `/index`: the home page.
-pub async fn get_home(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    render(&HomePage {
+/// `/` and `/index`: the home page, rendered once at start (see [`home_page`]).
+pub async fn get_home(State(state): State<AppState>) -> Html<Bytes> {
+    Html(state.home.clone())
+}
+
+/// The home page: what it shows is fixed at start, so it is rendered once, not per request.
+pub fn home_page(backend: &'static str, exporter: &'static str) -> Bytes {
+    let page = HomePage {
         version: crate::VERSION,
-        backend: state.backend.name(),
-        exporter: state.exporter,
-        scraped: state.backend.name() == "prometheus",
-    })
+        backend,
+        exporter,
+        scraped: backend == "prometheus",
+    };
+    match page.render() {
+        Ok(html) => Bytes::from(html),
+        Err(err) => {
+            tracing::error!(%err, "rendering the home page");
+            Bytes::from_static(b"prom-metrics-app")
+        }
+    }
 }
 
 /// `/view_metrics`: the current values, read from the backend itself. Not counted.
