@@ -184,7 +184,12 @@ impl Drop for Served {
 
 /// Starts the server span, named `METHOD route` with the attributes of OpenTelemetry's HTTP server
 /// span conventions and no others, continuing the caller's trace when its headers carry one.
-fn server_span(tracing: &Tracing, request: &Request, method: &'static str, path: &str) -> Context {
+fn server_span(
+    tracing: &Tracing,
+    request: &Request,
+    method: &'static str,
+    path: &Arc<str>,
+) -> Context {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -211,7 +216,8 @@ fn server_span(tracing: &Tracing, request: &Request, method: &'static str, path:
     if let Some(route) = route {
         attributes.push(KeyValue::new("http.route", route.to_owned()));
     }
-    attributes.push(KeyValue::new("url.path", path.to_owned()));
+    // Shared with the access line rather than copied.
+    attributes.push(KeyValue::new("url.path", path.clone()));
     if let Some(query) = request.uri().query() {
         attributes.push(KeyValue::new("url.query", query.to_owned()));
     }
