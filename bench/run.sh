@@ -1,44 +1,297 @@
 #!/usr/bin/env bash
-# Measures the release binary: size, idle RSS, throughput and latency under wrk, RSS under load.
-# Usage: bench/run.sh [seconds per run] > docs/benchmarks.md fragment on stdout.
-# Loopback only; every load run is bounded in time.
+# Measures the release build against two baselines, on loopback, and prints a markdown report:
+# throughput, latency, server CPU and memory under wrk for each configuration, each one's ratio to
+# the baselines measured in the same round; start-up time; /metrics render times; binary size.
+#
+# Usage: bench/run.sh [--seconds N] [--rounds N] [--micro] [--cold-build] [--test-build] > report.md
+#   --seconds N    length of each wrk run (default 5)
+#   --rounds N     alternating rounds over all configurations (default 3); medians are reported
+#   --micro        also run the criterion micro-benchmarks (benches/hot_path.rs), report medians
+#   --cold-build   also time a clean `cargo build --release` in a fresh target folder (slow)
+#   --test-build   also time a clean `cargo test --no-run` and report its disk use (slow)
+#
+# Needs wrk (Debian: apt-get install wrk) and curl. Every server listens on 127.0.0.1 only and
+# every load run is bounded in time. Progress goes to stderr, the report to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${1:-10}"
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet
-bin=target/release/prom-metrics-app
-port=5099
-logs=$(mktemp -d)
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-start() {
-  env LISTEN_ADDR="127.0.0.1:$port" LOG_DIR="$logs" "$@" "$bin" >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && return; sleep 0.1; done
-  echo "the app did not start" >&2; exit 1
-}
-stop() { kill -TERM "$pid"; wait "$pid" || true; }
-
-# wrk: 2 threads, 32 connections; prints requests/s and the 50th and 99th latency percentiles.
-load() {
-  wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$port$1" |
-    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%s | %s | %s", rps, p50, p99}'
-}
-
-echo "Binary: $(stat -c %s "$bin") bytes ($(du -h "$bin" | cut -f1)), $(rustc --version)"
-echo
-echo "| configuration | path | requests/s | p50 | p99 | RSS idle KiB | RSS after load KiB |"
-echo "|---|---|---|---|---|---|---|"
-for config in "OTEL_EXPORTER=none" "OTEL_EXPORTER=none METRICS_BACKEND=otel" "OTEL_EXPORTER=none RUST_LOG=warn"; do
-  for path in / /healthz; do
-    # shellcheck disable=SC2086
-    start $config
-    idle=$(rss_kib "$pid")
-    result=$(load "$path")
-    echo "| \`$config\` | \`$path\` | $result | $idle | $(rss_kib "$pid") |"
-    stop
-  done
+seconds=5
+rounds=3
+micro=0
+cold_build=0
+test_build=0
+while (($#)); do
+  case "$1" in
+    --seconds) seconds=$2 && shift 2 ;;
+    --rounds) rounds=$2 && shift 2 ;;
+    --micro) micro=1 && shift ;;
+    --cold-build) cold_build=1 && shift ;;
+    --test-build) test_build=1 && shift ;;
+    *)
+      sed -n '2,14p' "$0" >&2
+      exit 2
+      ;;
+  esac
 done
-rm -rf "$logs"
+for tool in wrk curl cargo; do
+  command -v "$tool" >/dev/null || {
+    echo "$tool is missing (Debian: apt-get install $tool)" >&2
+    exit 1
+  }
+done
+check_free
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+log() { echo "$*" >&2; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# User plus system CPU time of a process, in clock ticks (the fields after the command name).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# The median of the numbers on stdin.
+median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+maximum() { sort -g | tail -n 1; }
+
+# Starts configuration $1 in the background and sets `pid` (and `sink` for otlp).
+start_config() {
+  local cmd
+  sink=
+  if [[ $1 == otlp ]]; then
+    env -i "PATH=$PATH" "LISTEN_ADDR=127.0.0.1:$sink_port" "$examples/otlp_sink" \
+      >/dev/null 2>>"$work/sink.log" &
+    sink=$!
+    pids+=("$sink")
+    wait_port "$sink_port"
+  fi
+  command_of "$1"
+  rm -rf "$work/logs"
+  # The console exporter writes every span to stdout: a file, as a service manager would keep it.
+  "${cmd[@]}" >"$work/stdout" 2>"$work/stderr" &
+  pid=$!
+  pids+=("$pid")
+  wait_ready "$(ready_path "$1")"
+}
+
+stop_config() {
+  stop_pid "$pid"
+  if [[ -n $sink ]]; then stop_pid "$sink"; fi
+  rm -f "$work/stdout"
+}
+
+# One wrk run of configuration $1 in round $2; appends a line to $work/results:
+# config round requests/s p50_us p99_us rss_idle_kib rss_load_kib cpu_us_per_request
+# spans_dropped requests
+measure() {
+  local config=$1 round=$2 idle peak=0 rss before after wrk_pid dropped
+  start_config "$config"
+  sleep 0.2
+  idle=$(rss_kib "$pid")
+  before=$(cpu_ticks "$pid")
+  wrk -t2 -c32 -d"${seconds}s" --latency "http://$addr/" >"$work/wrk.out" &
+  wrk_pid=$!
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    rss=$(rss_kib "$pid")
+    ((rss > peak)) && peak=$rss
+    sleep 0.1
+  done
+  wait "$wrk_pid"
+  after=$(cpu_ticks "$pid")
+  # Spans the export queue dropped: only the Prometheus backend serves the counter.
+  dropped=-
+  case "$config" in prometheus | otlp | console)
+    dropped=$(curl -fs "http://$addr/metrics" | awk '/^prom_metrics_app_telemetry_dropped_spans_total / {print $2}')
+    ;;
+  esac
+  stop_config
+  if grep -q 'Non-2xx' "$work/wrk.out"; then
+    log "$config answered errors under load:" && cat "$work/wrk.out" >&2 && exit 1
+  fi
+  if grep -q 'Socket errors' "$work/wrk.out"; then
+    log "  warning: $config: $(grep 'Socket errors' "$work/wrk.out")"
+  fi
+  awk -v config="$config" -v round="$round" -v idle="$idle" -v peak="$peak" -v dropped="$dropped" \
+    -v ticks=$((after - before)) -v hz="$ticks_per_second" '
+    function micros(v) {
+      if (v ~ /us$/) return v + 0
+      if (v ~ /ms$/) return v * 1000
+      if (v ~ /s$/) return v * 1000000
+      return v
+    }
+    / requests in / {requests = $1}
+    /Requests\/sec/ {rps = $2}
+    /^ +50%/ {p50 = micros($2)}
+    /^ +99%/ {p99 = micros($2)}
+    END {
+      printf "%s %d %.0f %.0f %.0f %d %d %.1f %s %d\n", config, round, rps, p50, p99, idle, peak,
+        ticks / hz * 1000000 / requests, dropped, requests
+    }' "$work/wrk.out" >>"$work/results"
+  log "  $(tail -n 1 "$work/results")"
+}
+
+build_release
+capture_home
+log "the app's / body: $(stat -c %s "$work/home.html") bytes"
+
+# Rounds alternate the order (forwards, then backwards), so that a slow drift of the machine's
+# load does not favour the configurations that run first.
+for ((round = 1; round <= rounds; round++)); do
+  log "round $round of $rounds (${seconds} s per configuration)"
+  order=("${configs[@]}")
+  if ((round % 2 == 0)); then
+    order=()
+    for ((i = ${#configs[@]} - 1; i >= 0; i--)); do order+=("${configs[i]}"); done
+  fi
+  for config in "${order[@]}"; do measure "$config" "$round"; done
+done
+
+# column ($1) of configuration $2 in every round, one per line
+column_of() { awk -v c="$2" -v col="$1" '$1 == c {print $col}' "$work/results"; }
+# the ratio of configuration $1's requests/s to $2's, in each round, one per line
+ratios() {
+  awk -v a="$1" -v b="$2" '
+    $1 == a {x[$2] = $3} $1 == b {y[$2] = $3}
+    END {for (r in x) if (y[r] > 0) printf "%.3f\n", x[r] / y[r]}' "$work/results"
+}
+
+# Start-up: exec to the first 200, ten starts each, timed by a client that polls every 0.2 ms.
+log "start-up times..."
+startup() {
+  local cmd
+  command_of "$1"
+  "$examples/bench_client" startup "$addr" "$(ready_path "$1")" 10 "${cmd[@]}"
+}
+startup_console=$(startup console)
+startup_prometheus=$(startup prometheus)
+startup_bare=$(startup bare)
+
+# /metrics: sequential scrapes on one connection, timed by the client (loopback round trip
+# included). The app first serves some requests so that the labelled histogram has its series.
+log "/metrics render times..."
+start_config prometheus
+"$examples/bench_client" requests "$addr" / 100
+scrape_default=$("$examples/bench_client" latency "$addr" /metrics 1000)
+size_default=$(curl -fs "http://$addr/metrics" | wc -c)
+series_default=$(curl -fs "http://$addr/metrics" | grep -c '^[a-z]' || true)
+stop_config
+# 10,000 series of the labelled histogram: the app's bounded labels cannot reach that many through
+# HTTP, so the uninstrumented baseline fills its backend with synthetic routes at start.
+cmd=(env -i "PATH=$PATH" "LISTEN_ADDR=$addr" SYNTHETIC_SERIES=10000 "$examples/uninstrumented")
+"${cmd[@]}" >/dev/null 2>&1 &
+pid=$!
+pids+=("$pid")
+sink=
+wait_ready /healthz
+scrape_large=$("$examples/bench_client" latency "$addr" /metrics 200)
+size_large=$(curl -fs "http://$addr/metrics" | wc -c)
+series_large=$(curl -fs "http://$addr/metrics" | grep -c '^http_server_request_duration_seconds_count' || true)
+stop_config
+
+binary_bytes=$(stat -c %s "$bin")
+binary_kind=$(file -b "$bin" 2>/dev/null | grep -o 'not stripped\|stripped' || echo "unknown")
+
+if ((micro)); then
+  log "criterion micro-benchmarks..."
+  rm -rf target/criterion
+  cargo bench --locked --quiet --bench hot_path >&2
+fi
+
+cold=
+if ((cold_build)); then
+  log "cold release build in a fresh target folder (crates already downloaded)..."
+  start=$SECONDS
+  CARGO_TARGET_DIR="$work/cold" cargo build --release --locked --quiet
+  cold="$((SECONDS - start)) s"
+  rm -rf "$work/cold"
+fi
+test_disk=
+if ((test_build)); then
+  log "clean test build in a fresh target folder..."
+  start=$SECONDS
+  CARGO_TARGET_DIR="$work/test" cargo test --locked --quiet --no-run 2>/dev/null
+  test_disk="$(du -sh "$work/test" | cut -f1) in $((SECONDS - start)) s"
+  rm -rf "$work/test"
+fi
+
+# The report.
+cat <<EOF
+$(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(rustc --version);
+wrk 2 threads, 32 connections, ${seconds} s per run, GET /, ${rounds} alternating rounds.
+
+| configuration | requests/s | p50 | p99 | server CPU per request | RSS idle | RSS under load | vs bare axum | vs uninstrumented |
+|---|---|---|---|---|---|---|---|---|
+EOF
+for config in "${configs[@]}"; do
+  printf '| %s | %.0f | %.0f µs | %.0f µs | %.1f µs | %s KiB | %s KiB | %.2fx | %.2fx |\n' \
+    "$(describe "$config")" \
+    "$(column_of 3 "$config" | median)" \
+    "$(column_of 4 "$config" | median)" \
+    "$(column_of 5 "$config" | median)" \
+    "$(column_of 8 "$config" | median)" \
+    "$(column_of 6 "$config" | maximum)" \
+    "$(column_of 7 "$config" | maximum)" \
+    "$(ratios "$config" bare | median)" \
+    "$(ratios "$config" uninstrumented | median)"
+done
+cat <<EOF
+
+Medians of the rounds; RSS is the largest of the rounds (under load: the peak of samples every
+0.1 s). A ratio is the median of the per-round ratios of requests/s. Server CPU per request is
+the server's user + system time over the run divided by the requests wrk completed. Spans
+dropped: \`prom_metrics_app_telemetry_dropped_spans_total\` after the run (export queue full);
+a dropped span costs less than an exported one, so a configuration that drops looks faster.
+
+Each round:
+
+| configuration | round | requests/s | p50 µs | p99 µs | RSS idle KiB | RSS under load KiB | CPU µs/request | requests | spans dropped |
+|---|---|---|---|---|---|---|---|---|---|
+EOF
+awk '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $10, $9}' \
+  "$work/results"
+read -r console_median console_min console_max <<<"$startup_console"
+read -r prometheus_median prometheus_min prometheus_max <<<"$startup_prometheus"
+read -r bare_median bare_min bare_max <<<"$startup_bare"
+read -r default_p50 default_p99 default_max <<<"$scrape_default"
+read -r large_p50 large_p99 large_max <<<"$scrape_large"
+cat <<EOF
+
+| other measurement | value |
+|---|---|
+| start-up to first 200, defaults (median of 10; min, max) | ${console_median} ms (${console_min}, ${console_max}) |
+| start-up to first 200, \`OTEL_EXPORTER=none\` | ${prometheus_median} ms (${prometheus_min}, ${prometheus_max}) |
+| start-up to first 200, bare axum | ${bare_median} ms (${bare_min}, ${bare_max}) |
+| \`/metrics\`, default series (${series_default} samples, ${size_default} bytes), 1000 scrapes | p50 ${default_p50} µs, p99 ${default_p99} µs, max ${default_max} µs |
+| \`/metrics\`, ${series_large} labelled series (${size_large} bytes), 200 scrapes | p50 ${large_p50} µs, p99 ${large_p99} µs, max ${large_max} µs |
+| release binary (${binary_kind}) | ${binary_bytes} bytes |
+EOF
+if [[ -n $cold ]]; then echo "| clean \`cargo build --release\` | $cold |"; fi
+if [[ -n $test_disk ]]; then echo "| clean \`cargo test --no-run\`: target folder | $test_disk |"; fi
+if ((micro)); then
+  cat <<EOF
+
+Micro-benchmarks (\`cargo bench --bench hot_path\`, criterion; medians):
+
+| benchmark | median |
+|---|---|
+EOF
+  for estimates in target/criterion/*/*/new/estimates.json; do
+    name=${estimates#target/criterion/}
+    name=${name%/new/estimates.json}
+    # The median's point estimate: the first one after "median" in criterion's one-line JSON.
+    ns=$(sed -E 's/.*"median":\{"confidence_interval":\{[^}]*\},"point_estimate":([0-9.eE+-]+).*/\1/' "$estimates")
+    awk -v name="$name" -v ns="$ns" 'BEGIN {
+      if (ns >= 1e6) printf "| %s | %.2f ms |\n", name, ns / 1e6
+      else if (ns >= 1e3) printf "| %s | %.2f µs |\n", name, ns / 1e3
+      else printf "| %s | %.1f ns |\n", name, ns
+    }'
+  done
+fi

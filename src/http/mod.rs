@@ -2,7 +2,9 @@
 //!
 //! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
-//! -> handler. The route table and this order are written down once, in [`router`].
+//! -> handler. The route table is written down once ([`counted_routes`] and the uncounted routes
+//! beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
+//! without the two layers, as a benchmark baseline.
 
 mod error;
 mod middleware;
@@ -94,9 +96,40 @@ pub fn counted_routes() -> Vec<Route> {
     ]
 }
 
+/// The routes that count nothing, as in the original: looking at metrics and probing must not
+/// change them.
+fn uncounted_routes() -> Vec<Route> {
+    vec![
+        (
+            "/view_metrics",
+            get(pages::view_metrics).post(pages::view_metrics),
+        ),
+        ("/metrics", get(scrape::get_metrics)),
+        ("/healthz", get(probes::get_healthz)),
+        ("/readyz", get(probes::get_readyz)),
+        ("/static/style.css", get(pages::get_stylesheet)),
+        ("/static/favicon.svg", get(pages::get_favicon)),
+        ("/favicon.ico", get(pages::get_favicon)),
+    ]
+}
+
 /// The full application with the standard routes.
 pub fn app(state: AppState) -> Router {
     router(state, counted_routes())
+}
+
+/// The standard routes and handlers without the tracing and counting middlewares: no span, no
+/// access line, no metrics. A baseline for `bench/run.sh`, to measure what instrumentation costs.
+pub fn uninstrumented(state: AppState) -> Router {
+    counted_routes()
+        .into_iter()
+        .chain(uncounted_routes())
+        .fold(Router::new(), |app, (path, handlers)| {
+            app.route(path, handlers)
+        })
+        .fallback(pages::not_found)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
 }
 
 /// Builds the application from `counted` routes. Each counted route gets the counting middleware
@@ -114,20 +147,12 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
     for (path, handlers) in counted {
         app = app.route(path, handlers.layer(count(path)));
     }
+    for (path, handlers) in uncounted_routes() {
+        app = app.route(path, handlers);
+    }
     app
         // Unknown paths share one label value, so random URLs cannot create series.
         .fallback(pages::not_found.layer(count(UNMATCHED_ROUTE)))
-        // Not counted, as in the original: looking at metrics and probing must not change them.
-        .route(
-            "/view_metrics",
-            get(pages::view_metrics).post(pages::view_metrics),
-        )
-        .route("/metrics", get(scrape::get_metrics))
-        .route("/healthz", get(probes::get_healthz))
-        .route("/readyz", get(probes::get_readyz))
-        .route("/static/style.css", get(pages::get_stylesheet))
-        .route("/static/favicon.svg", get(pages::get_favicon))
-        .route("/favicon.ico", get(pages::get_favicon))
         .layer(
             ServiceBuilder::new()
                 .layer(trace::TraceLayer(state.tracing.clone()))

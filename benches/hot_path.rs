@@ -1,0 +1,112 @@
+//! Micro-benchmarks of the per-request hot path and of `/metrics`:
+//!
+//! - recording one counted request in each metrics backend (with and without an exemplar for the
+//!   Prometheus backend, which adds one when the request was served in a sampled span);
+//! - encoding the Prometheus exposition with the default series, and with 10,000 series of the
+//!   labelled histogram (more than the app's bounded labels reach through HTTP).
+//!
+//! `cargo bench --bench hot_path` (add a filter such as `record/` to run some of them). Criterion
+//! prints the mean; the median of each is in `target/criterion/GROUP/NAME/new/estimates.json`.
+
+use std::{hint::black_box, sync::Arc, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::{
+    metrics::MeterProvider as _,
+    trace::{SpanId, TraceId},
+};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+use prom_metrics_app::{
+    metrics::{
+        ErrorType, Format, MetricsBackend, RequestRecord, TraceRef, otel::OtelBackend,
+        prometheus::PrometheusBackend,
+    },
+    telemetry::{Losses, SCOPE, SharedReader},
+};
+
+/// A `GET /` answered 200 in 3 ms, as the counting middleware records it.
+fn home(trace: Option<TraceRef>) -> RequestRecord {
+    RequestRecord {
+        method: "GET",
+        route: "/",
+        status: 200,
+        error_type: None,
+        duration: Duration::from_micros(3_000),
+        trace,
+    }
+}
+
+fn sampled() -> Option<TraceRef> {
+    Some(TraceRef {
+        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("valid hex"),
+        span_id: SpanId::from_hex("b7ad6b7169203331").expect("valid hex"),
+    })
+}
+
+/// The Prometheus backend as `METRICS_BACKEND=prometheus` builds it.
+fn prometheus() -> PrometheusBackend {
+    PrometheusBackend::new().with_losses(Arc::new(Losses::default()))
+}
+
+/// The OpenTelemetry backend with an in-process reader, as `METRICS_BACKEND=otel` builds it with
+/// `OTEL_EXPORTER=none`. The provider is returned too: dropping it would stop the instruments.
+fn otel() -> (SdkMeterProvider, OtelBackend) {
+    let reader = SharedReader::new(ManualReader::builder().build());
+    let provider = SdkMeterProvider::builder()
+        .with_reader(reader.clone())
+        .build();
+    let backend = OtelBackend::new(&provider.meter(SCOPE), reader);
+    (provider, backend)
+}
+
+fn record(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record");
+    let backend = prometheus();
+    let (plain, exemplar) = (home(None), home(sampled()));
+    group.bench_function("prometheus", |b| {
+        b.iter(|| backend.record(black_box(&plain)))
+    });
+    group.bench_function("prometheus_exemplar", |b| {
+        b.iter(|| backend.record(black_box(&exemplar)))
+    });
+    let (_provider, backend) = otel();
+    group.bench_function("otel", |b| b.iter(|| backend.record(black_box(&plain))));
+    group.finish();
+}
+
+/// Records one request into each of about `series` distinct (route, status) series of the labelled
+/// histogram. Routes are leaked: the backend takes `&'static str`, as the app's are.
+fn fill(backend: &PrometheusBackend, series: usize) {
+    const STATUSES: [u16; 10] = [200, 201, 204, 301, 304, 400, 404, 429, 500, 503];
+    for i in 0..series.div_ceil(STATUSES.len()) {
+        let route: &'static str = Box::leak(format!("/synthetic/{i}").into_boxed_str());
+        for status in STATUSES {
+            backend.record(&RequestRecord {
+                route,
+                status,
+                error_type: ErrorType::of(status, false),
+                ..home(None)
+            });
+        }
+    }
+}
+
+fn encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("encode");
+    let default = prometheus();
+    default.record(&home(sampled()));
+    let large = prometheus();
+    fill(&large, 10_000);
+    for (name, backend) in [("default", &default), ("10000_series", &large)] {
+        for (format_name, format) in [("text", Format::Text), ("openmetrics", Format::OpenMetrics)]
+        {
+            group.bench_function(format!("{name}_{format_name}"), |b| {
+                b.iter(|| backend.encode(black_box(format)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, record, encode);
+criterion_main!(benches);
