@@ -50,7 +50,12 @@ async fn run(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         );
     }
     let backend = metrics::build(&config, &telemetry);
-    let state = AppState::traced(backend, &config, telemetry.tracer());
+    let state = AppState::traced(
+        backend,
+        &config,
+        telemetry.tracer(),
+        Some(telemetry.access_log()),
+    );
     let server = server::Server::bind(config.listen, state, &config)
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen))?;

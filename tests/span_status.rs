@@ -25,6 +25,7 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
         Arc::new(PrometheusBackend::new()),
         &config,
         provider.tracer("test"),
+        None,
     );
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
         .await

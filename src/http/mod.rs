@@ -30,6 +30,7 @@ pub use trace::Tracing;
 use crate::{
     config::{Config, Exporter},
     metrics::{MetricsBackend, UNMATCHED_ROUTE},
+    telemetry::AccessLog,
 };
 
 /// Shared state of every handler and middleware; cheap to clone.
@@ -55,11 +56,17 @@ impl AppState {
         let tracer = SdkTracerProvider::builder()
             .build()
             .tracer(crate::telemetry::SCOPE);
-        Self::traced(backend, config, tracer)
+        Self::traced(backend, config, tracer, None)
     }
 
-    /// Like [`AppState::new`], with spans made by `tracer`.
-    pub fn traced(backend: Arc<dyn MetricsBackend>, config: &Config, tracer: SdkTracer) -> Self {
+    /// Like [`AppState::new`], with spans made by `tracer` and access lines written to
+    /// `access_log` (as `tracing` events without one).
+    pub fn traced(
+        backend: Arc<dyn MetricsBackend>,
+        config: &Config,
+        tracer: SdkTracer,
+        access_log: Option<AccessLog>,
+    ) -> Self {
         let exporter = match config.otel_exporter {
             Exporter::Console => "console",
             Exporter::Otlp => "otlp",
@@ -73,6 +80,8 @@ impl AppState {
                 tracer,
                 propagator: crate::telemetry::propagator(config),
                 untraced: config.traces_excluded_paths.clone(),
+                attributes: config.otel_exporter != Exporter::None,
+                access_log,
             }),
             exporter,
         }

@@ -31,6 +31,7 @@ use tower::{Layer, Service};
 use crate::{
     config::PathList,
     metrics::{ErrorType, OTHER_METHOD, URL_SCHEME, method_label},
+    telemetry::AccessLog,
 };
 
 use super::middleware::CLIENT_CLOSED_REQUEST;
@@ -43,6 +44,11 @@ pub struct Tracing {
     pub propagator: TextMapCompositePropagator,
     /// Paths that get no server span (`TRACES_EXCLUDED_PATHS`).
     pub untraced: PathList,
+    /// Whether spans get their attributes: not when no exporter would ever read them
+    /// (`OTEL_EXPORTER=none`), where spans exist only for their ids (logs, exemplars).
+    pub attributes: bool,
+    /// Where access lines go; `None` writes them as `tracing` events.
+    pub access_log: Option<AccessLog>,
 }
 
 /// Wraps every request in a server span and writes its access line.
@@ -95,6 +101,7 @@ where
         TracedFuture {
             inner,
             served: Served {
+                tracing: self.tracing.clone(),
                 context,
                 method,
                 path,
@@ -137,6 +144,7 @@ where
 
 /// A traced request: ends its span and writes its access line exactly once.
 struct Served {
+    tracing: Arc<Tracing>,
     context: Option<Context>,
     method: &'static str,
     path: Arc<str>,
@@ -148,29 +156,38 @@ impl Served {
     fn finish(&mut self, status: u16, aborted: bool) {
         self.done = true;
         let millis = self.start.elapsed().as_secs_f64() * 1e3;
-        let (method, path) = (self.method, &self.path);
-        let Some(context) = &self.context else {
-            tracing::info!(target: "access", "{method} {path} {status} {millis:.3}ms");
-            return;
-        };
-        let span = context.span();
-        span.set_attribute(KeyValue::new(
-            "http.response.status_code",
-            i64::from(status),
-        ));
-        if let Some(error_type) = ErrorType::of(status, aborted) {
-            span.set_attribute(KeyValue::new("error.type", error_type.to_string()));
+        let span = self.context.as_ref().map(|context| context.span());
+        if let Some(span) = &span {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            if let Some(error_type) = ErrorType::of(status, aborted) {
+                span.set_attribute(KeyValue::new("error.type", error_type.to_string()));
+            }
+            // A client that went away is not the server's failure: only a 5xx is an error status.
+            if status >= 500 {
+                span.set_status(Status::error(""));
+            }
         }
-        // A client that went away is not the server's failure: only a 5xx is an error status.
-        if status >= 500 {
-            span.set_status(Status::error(""));
+        let (method, path) = (self.method, &*self.path);
+        match &self.tracing.access_log {
+            Some(log) => log.write(
+                method,
+                path,
+                status,
+                millis,
+                span.as_ref().map(|s| s.span_context()),
+            ),
+            None => {
+                // Inside the request's context, so the line carries the span's ids.
+                let _attached = self.context.clone().map(Context::attach);
+                tracing::info!(target: "access", "{method} {path} {status} {millis:.3}ms");
+            }
         }
-        {
-            // The line is written inside the request's context, so it carries the span's ids.
-            let _attached = context.clone().attach();
-            tracing::info!(target: "access", "{method} {path} {status} {millis:.3}ms");
+        if let Some(span) = span {
+            span.end();
         }
-        span.end();
     }
 }
 
@@ -205,6 +222,29 @@ fn server_span(
         Some(route) => format!("{name_method} {route}"),
         None => name_method.to_string(),
     };
+    let parent = tracing
+        .propagator
+        .extract(&HeaderExtractor(request.headers()));
+    let builder = tracing
+        .tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server);
+    let builder = if tracing.attributes {
+        builder.with_attributes(attributes(request, method, route, path))
+    } else {
+        builder
+    };
+    let span = builder.start_with_context(&tracing.tracer, &parent);
+    parent.with_span(span)
+}
+
+/// The attributes of the HTTP server span conventions known when the request arrives.
+fn attributes(
+    request: &Request,
+    method: &'static str,
+    route: Option<&str>,
+    path: &Arc<str>,
+) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(16);
     attributes.push(KeyValue::new("http.request.method", method));
     if method == OTHER_METHOD {
@@ -245,17 +285,7 @@ fn server_span(
         "network.protocol.version",
         protocol_version(request.version()),
     ));
-
-    let parent = tracing
-        .propagator
-        .extract(&HeaderExtractor(request.headers()));
-    let span = tracing
-        .tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Server)
-        .with_attributes(attributes)
-        .start_with_context(&tracing.tracer, &parent);
-    parent.with_span(span)
+    attributes
 }
 
 /// `server.address` and `server.port` from the `Host` header (or the URI), as the conventions say.

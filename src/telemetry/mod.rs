@@ -6,6 +6,7 @@
 mod b3;
 mod console;
 mod exporters;
+mod log_writer;
 mod logging;
 mod loss;
 
@@ -26,12 +27,12 @@ use opentelemetry_sdk::{
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider},
 };
-use tracing_appender::non_blocking::WorkerGuard;
 
 use crate::config::{Backend, Config, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
 pub use exporters::SharedReader;
+pub use logging::AccessLog;
 pub use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
@@ -43,7 +44,8 @@ pub struct Telemetry {
     meter_provider: Option<SdkMeterProvider>,
     metrics_reader: Option<SharedReader>,
     losses: Arc<Losses>,
-    _log_guard: WorkerGuard,
+    access_log: AccessLog,
+    _log_guard: log_writer::FlushGuard,
 }
 
 impl Telemetry {
@@ -74,12 +76,13 @@ impl Telemetry {
             (None, None)
         };
 
-        let log_guard = logging::init(config).context("setting up logging")?;
+        let (access_log, log_guard) = logging::init(config).context("setting up logging")?;
         Ok(Self {
             tracer_provider,
             meter_provider,
             metrics_reader,
             losses,
+            access_log,
             _log_guard: log_guard,
         })
     }
@@ -87,6 +90,11 @@ impl Telemetry {
     /// The tracer of the app's own spans, exported as configured.
     pub fn tracer(&self) -> SdkTracer {
         self.tracer_provider.tracer(SCOPE)
+    }
+
+    /// The writer of access lines.
+    pub fn access_log(&self) -> AccessLog {
+        self.access_log.clone()
     }
 
     /// Running totals of telemetry lost to a slow or dead collector.
