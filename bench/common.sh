@@ -4,8 +4,8 @@
 
 bin=target/release/prom-metrics-app
 examples=target/release/examples
-port=5199      # the server under test
-sink_port=5198 # the OTLP receiver of the `otlp` configuration
+port=${BENCH_PORT:-5199}           # the server under test
+sink_port=${BENCH_SINK_PORT:-5198} # the OTLP receiver of the `otlp` configuration
 addr="127.0.0.1:$port"
 
 # The configurations, in the order of the tables. The first two are baselines.
@@ -54,7 +54,8 @@ check_free() {
   local p
   for p in "$port" "$sink_port"; do
     if (: </dev/tcp/127.0.0.1/"$p") 2>/dev/null; then
-      echo "port $p on 127.0.0.1 is in use; stop what listens there first" >&2
+      echo "port $p on 127.0.0.1 is in use: stop what listens there, or choose other ports" \
+        "with BENCH_PORT and BENCH_SINK_PORT" >&2
       exit 1
     fi
   done

@@ -9,7 +9,8 @@
 #   console). Needs valgrind (Debian: apt-get install valgrind).
 #
 # Requests come from a small sequential client (examples/bench_client.rs) on one keep-alive
-# connection, so the count does not depend on time. Loopback only.
+# connection, so the count does not depend on time. Loopback only (ports 5199 and 5198, or
+# BENCH_PORT and BENCH_SINK_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh

@@ -10,8 +10,9 @@
 #   --cold-build   also time a clean `cargo build --release` in a fresh target folder (slow)
 #   --test-build   also time a clean `cargo test --no-run` and report its disk use (slow)
 #
-# Needs wrk (Debian: apt-get install wrk) and curl. Every server listens on 127.0.0.1 only and
-# every load run is bounded in time. Progress goes to stderr, the report to stdout.
+# Needs wrk (Debian: apt-get install wrk) and curl. Every server listens on 127.0.0.1 only (ports
+# 5199 and 5198, or BENCH_PORT and BENCH_SINK_PORT) and every load run is bounded in time.
+# Progress goes to stderr, the report to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
@@ -30,7 +31,7 @@ while (($#)); do
     --cold-build) cold_build=1 && shift ;;
     --test-build) test_build=1 && shift ;;
     *)
-      sed -n '2,14p' "$0" >&2
+      sed -n '2,15p' "$0" >&2
       exit 2
       ;;
   esac
