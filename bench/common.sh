@@ -118,3 +118,25 @@ capture_home() {
   curl -fs -o "${work:?}/home.html" "http://$addr/"
   stop_pid "$pid"
 }
+
+# Checks that each tool given is installed and the ports are free, makes the scratch folder
+# $work, and arranges for the servers in $pids to be killed and $work removed on exit.
+prepare() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || {
+      echo "$tool is missing (Debian: apt-get install $tool)" >&2
+      exit 1
+    }
+  done
+  check_free
+  work=$(mktemp -d)
+  pids=()
+  trap cleanup EXIT
+}
+
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}

@@ -19,22 +19,7 @@ source bench/common.sh
 requests=${1:-2000}
 if (($#)); then shift; fi
 if (($#)); then selected=("$@"); else selected=("${configs[@]}"); fi
-for tool in valgrind curl cargo; do
-  command -v "$tool" >/dev/null || {
-    echo "$tool is missing (Debian: apt-get install $tool)" >&2
-    exit 1
-  }
-done
-check_free
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+prepare valgrind curl cargo
 
 # Runs configuration $1 under callgrind, sends $2 requests (or, with 0, waits $3 seconds), stops
 # it, and prints the total instruction count (Ir) and the seconds the requests took.

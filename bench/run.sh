@@ -36,22 +36,7 @@ while (($#)); do
       ;;
   esac
 done
-for tool in wrk curl cargo; do
-  command -v "$tool" >/dev/null || {
-    echo "$tool is missing (Debian: apt-get install $tool)" >&2
-    exit 1
-  }
-done
-check_free
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+prepare wrk curl cargo
 
 log() { echo "$*" >&2; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -13,13 +13,17 @@ pub enum Roots {
 }
 
 impl Roots {
-    /// The system's roots when it has any, else the embedded ones.
+    /// The system's roots when it has any, else the embedded ones. Looked up once per process:
+    /// each exporter asks, and reading the system's bundle parses every certificate in it.
     pub fn find() -> Self {
-        if rustls_native_certs::load_native_certs().certs.is_empty() {
-            Roots::Embedded
-        } else {
-            Roots::System
-        }
+        static FOUND: std::sync::OnceLock<Roots> = std::sync::OnceLock::new();
+        *FOUND.get_or_init(|| {
+            if rustls_native_certs::load_native_certs().certs.is_empty() {
+                Roots::Embedded
+            } else {
+                Roots::System
+            }
+        })
     }
 }
 

@@ -444,11 +444,7 @@ async fn a_headers_flag_beats_the_variable_and_undocumented_otel_variables_have_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn otlp_over_http_with_tls_reaches_a_receiver_with_a_certificate_from_a_test_ca() {
-    let (ca_pem, identity) = otlp::test_certificates();
-    let dir = std::env::temp_dir().join(format!("pma-https-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (ca_file, identity) = otlp::test_ca_file();
     let (address, received) = otlp::start_https(identity).await;
     let app = spawn_binary(&[
         ("OTEL_EXPORTER", "otlp"),
@@ -473,14 +469,7 @@ async fn otlp_over_http_with_tls_reaches_a_receiver_with_a_certificate_from_a_te
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_export_queue_drops_spans_counts_them_and_warns() {
     // Accepts connections and never answers: the first export hangs, and spans pile up.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
+    let address = otlp::silent_listener().await;
     let app = spawn_binary(&[
         ("OTEL_EXPORTER", "otlp"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{address}")),

@@ -252,11 +252,7 @@ async fn http_protobuf_export_carries_the_same_with_resource_overrides() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_export_reaches_a_receiver_with_a_certificate_from_a_test_ca() {
-    let (ca_pem, identity) = otlp::test_certificates();
-    let dir = std::env::temp_dir().join(format!("pma-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca_file = dir.join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    let (ca_file, identity) = otlp::test_ca_file();
     let (address, received) = otlp::start_grpc(Some(identity)).await;
     // An http:// URL: OTEL_EXPORTER_OTLP_INSECURE=false still means TLS, as in the original.
     let endpoint = format!("http://localhost:{}", address.port());
@@ -444,18 +440,6 @@ async fn always_off_sampler_exports_no_spans() {
 }
 
 /// A TCP listener that accepts connections and never answers.
-async fn silent_listener() -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    address
-}
-
 fn resident_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -540,7 +524,7 @@ async fn a_closed_collector_port_does_not_hurt_serving() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_collector_that_never_answers_does_not_hurt_serving() {
-    let address = silent_listener().await;
+    let address = otlp::silent_listener().await;
 
     serving_stays_fast_with_collector(format!("http://{address}")).await;
 }

@@ -350,6 +350,31 @@ fn protobuf(body: Vec<u8>) -> impl axum::response::IntoResponse {
     )
 }
 
+/// [`test_certificates`] with the CA written to a file of its own: (CA file, server identity).
+pub fn test_ca_file() -> (std::path::PathBuf, Identity) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let (ca_pem, identity) = test_certificates();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pma-ca-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    (ca_file, identity)
+}
+
+/// A collector that accepts connections and never answers.
+pub async fn silent_listener() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    address
+}
+
 /// A CA and a `localhost` certificate signed by it: (CA PEM, server identity).
 pub fn test_certificates() -> (String, Identity) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
