@@ -20,7 +20,7 @@ use std::sync::{
 
 use axum::{Router, handler::Handler, routing::MethodRouter, routing::get};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -79,8 +79,11 @@ impl AppState {
             tracing: Arc::new(Tracing {
                 tracer,
                 propagator: crate::telemetry::propagator(config),
+                ids_only: (config.otel_exporter == Exporter::None).then(|| trace::IdsOnly {
+                    sampler: crate::telemetry::sampler(config),
+                    ids: RandomIdGenerator::default(),
+                }),
                 untraced: config.traces_excluded_paths.clone(),
-                attributes: config.otel_exporter != Exporter::None,
                 access_log,
             }),
             exporter,

@@ -22,10 +22,12 @@ use axum::{
 use opentelemetry::{
     Context, KeyValue,
     propagation::{TextMapCompositePropagator, TextMapPropagator},
-    trace::{SpanKind, Status, TraceContextExt, Tracer as _},
+    trace::{SpanContext, SpanKind, Status, TraceContextExt, Tracer as _},
 };
 use opentelemetry_http::HeaderExtractor;
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
+};
 use tower::{Layer, Service};
 
 use crate::{
@@ -38,17 +40,54 @@ use super::middleware::CLIENT_CLOSED_REQUEST;
 
 /// What the tracing layer needs, shared by every request.
 pub struct Tracing {
-    /// Makes the server spans.
+    /// Makes the server spans, and the handlers' own spans.
     pub tracer: SdkTracer,
+    /// Set when no exporter would read the spans (`OTEL_EXPORTER=none`): a server span is then
+    /// only its ids, drawn and sampled as the SDK would, so exemplars and log lines still carry
+    /// them, and nothing else is built.
+    pub ids_only: Option<IdsOnly>,
     /// Reads the caller's trace context from request headers.
     pub propagator: TextMapCompositePropagator,
     /// Paths that get no server span (`TRACES_EXCLUDED_PATHS`).
     pub untraced: PathList,
-    /// Whether spans get their attributes: not when no exporter would ever read them
-    /// (`OTEL_EXPORTER=none`), where spans exist only for their ids (logs, exemplars).
-    pub attributes: bool,
     /// Where access lines go; `None` writes them as `tracing` events.
     pub access_log: Option<AccessLog>,
+}
+
+/// How server spans are made when nothing exports them.
+pub struct IdsOnly {
+    /// The configured sampler, which decides whether the ids are marked sampled.
+    pub sampler: Sampler,
+    /// Draws new trace and span ids.
+    pub ids: RandomIdGenerator,
+}
+
+impl IdsOnly {
+    /// The ids of a server span under `parent`: a new span id, the parent's trace id or a new
+    /// one, and the sampler's decision. The same decision the SDK would take; see
+    /// `SdkTracer::build_with_context`.
+    fn span_context(&self, parent: &Context) -> SpanContext {
+        let parent_span = parent.span();
+        let parent_context = Some(parent_span.span_context()).filter(|c| c.is_valid());
+        let trace_id = match parent_context {
+            Some(context) => context.trace_id(),
+            None => self.ids.new_trace_id(),
+        };
+        let result =
+            self.sampler
+                .should_sample(Some(parent), trace_id, "", &SpanKind::Server, &[], &[]);
+        let flags = parent_context
+            .map(SpanContext::trace_flags)
+            .unwrap_or_default()
+            .with_sampled(result.decision == SamplingDecision::RecordAndSample);
+        SpanContext::new(
+            trace_id,
+            self.ids.new_span_id(),
+            flags,
+            false,
+            result.trace_state,
+        )
+    }
 }
 
 /// Wraps every request in a server span and writes its access line.
@@ -207,6 +246,13 @@ fn server_span(
     method: &'static str,
     path: &Arc<str>,
 ) -> Context {
+    let parent = tracing
+        .propagator
+        .extract(&HeaderExtractor(request.headers()));
+    if let Some(ids_only) = &tracing.ids_only {
+        // A span context alone: a span that records nothing, with ids (not remote: it is ours).
+        return parent.with_remote_span_context(ids_only.span_context(&parent));
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -222,19 +268,12 @@ fn server_span(
         Some(route) => format!("{name_method} {route}"),
         None => name_method.to_string(),
     };
-    let parent = tracing
-        .propagator
-        .extract(&HeaderExtractor(request.headers()));
-    let builder = tracing
+    let span = tracing
         .tracer
         .span_builder(name)
-        .with_kind(SpanKind::Server);
-    let builder = if tracing.attributes {
-        builder.with_attributes(attributes(request, method, route, path))
-    } else {
-        builder
-    };
-    let span = builder.start_with_context(&tracing.tracer, &parent);
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes(request, method, route, path))
+        .start_with_context(&tracing.tracer, &parent);
     parent.with_span(span)
 }
 

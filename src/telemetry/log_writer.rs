@@ -54,6 +54,11 @@ impl LogWriter {
         (writer, guard)
     }
 
+    /// Appends `lines`, whole; a full buffer is written out first.
+    pub fn append(&self, lines: &[u8]) -> io::Result<()> {
+        self.lock().write_all(lines)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Sink> {
         // A panic while holding the lock leaves whole lines behind: the buffer is still usable.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)

@@ -46,7 +46,9 @@ pub fn init(config: &Config) -> anyhow::Result<(AccessLog, FlushGuard)> {
         .with_writer(writer.clone())
         .with_filter(EnvFilter::try_new(&config.log_level)?);
     tracing_subscriber::registry().with(lines).try_init()?;
-    Ok((AccessLog(writer), guard))
+    // `RUST_LOG` is read once, at start: whether it lets access lines through is known now.
+    let enabled = tracing::enabled!(target: "access", tracing::Level::INFO);
+    Ok((AccessLog { writer, enabled }, guard))
 }
 
 /// Writes the access line of each request straight to the log writer, in the format of every other
@@ -54,7 +56,11 @@ pub fn init(config: &Config) -> anyhow::Result<(AccessLog, FlushGuard)> {
 /// formatting fields; this costs a few hundred. It needs no escaping: the method is one of a fixed
 /// set and the path has been validated by the HTTP parser (no spaces or control characters).
 #[derive(Clone)]
-pub struct AccessLog(LogWriter);
+pub struct AccessLog {
+    writer: LogWriter,
+    /// Whether `RUST_LOG` lets the `access` target through.
+    enabled: bool,
+}
 
 impl AccessLog {
     /// Writes one line, unless `RUST_LOG` filters out the `access` target.
@@ -66,34 +72,36 @@ impl AccessLog {
         millis: f64,
         span: Option<&opentelemetry::trace::SpanContext>,
     ) {
-        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if !self.enabled {
             return;
         }
         thread_local! {
-            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+            static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         LINE.with_borrow_mut(|line| {
             line.clear();
-            let written = write_timestamp(line).and_then(|()| {
-                use fmt::Write as _;
-                // Whole microseconds as integers: float formatting costs several times more.
-                let micros = (millis * 1e3) as u64;
-                let (whole, fraction) = (micros / 1000, micros % 1000);
-                write!(
-                    line,
-                    "  INFO access: {method} {path} {status} {whole}.{fraction:03}ms"
-                )?;
-                if let Some(span) = span.filter(|s| s.is_valid()) {
-                    line.push_str(" trace_id=");
-                    push_hex(line, &span.trace_id().to_bytes());
-                    line.push_str(" span_id=");
-                    push_hex(line, &span.span_id().to_bytes());
-                }
-                line.write_char('\n')
-            });
-            if written.is_ok() {
-                let _ = self.0.clone().write(line.as_bytes());
+            line.extend_from_slice(&timestamp());
+            line.extend_from_slice(b"  INFO access: ");
+            line.extend_from_slice(method.as_bytes());
+            line.push(b' ');
+            line.extend_from_slice(path.as_bytes());
+            line.push(b' ');
+            push_decimal(line, u64::from(status), 1);
+            line.push(b' ');
+            // Whole microseconds as integers: float formatting costs several times more.
+            let micros = (millis * 1e3) as u64;
+            push_decimal(line, micros / 1000, 1);
+            line.push(b'.');
+            push_decimal(line, micros % 1000, 3);
+            line.extend_from_slice(b"ms");
+            if let Some(span) = span.filter(|s| s.is_valid()) {
+                line.extend_from_slice(b" trace_id=");
+                push_hex(line, &span.trace_id().to_bytes());
+                line.extend_from_slice(b" span_id=");
+                push_hex(line, &span.span_id().to_bytes());
             }
+            line.push(b'\n');
+            let _ = self.writer.append(line);
         });
     }
 }
@@ -149,6 +157,13 @@ where
 /// Writes the time as RFC 3339 in UTC with microseconds, `2026-11-25T17:53:00.123456Z`. The date
 /// and time of day are formatted once a second per thread, not once a line.
 fn write_timestamp(writer: &mut impl fmt::Write) -> fmt::Result {
+    let text = timestamp();
+    writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+}
+
+/// The current time as in [`write_timestamp`], with the date and time of day computed once a
+/// second per thread.
+fn timestamp() -> [u8; 27] {
     thread_local! {
         static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
@@ -156,21 +171,41 @@ fn write_timestamp(writer: &mut impl fmt::Write) -> fmt::Result {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let seconds = now.as_secs();
-    let (cached, mut text) = SECOND.get();
+    let (cached, mut date) = SECOND.get();
     if cached != seconds {
-        text = date_time(seconds);
-        SECOND.set((seconds, text));
+        date = date_time(seconds);
+        SECOND.set((seconds, date));
     }
-    let text = std::str::from_utf8(&text).map_err(|_| fmt::Error)?;
-    write!(writer, "{text}.{:06}Z", now.subsec_micros())
+    let mut text = [b'0'; 27];
+    text[..19].copy_from_slice(&date);
+    text[19] = b'.';
+    let mut micros = now.subsec_micros();
+    for digit in text[20..26].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    text[26] = b'Z';
+    text
+}
+
+/// Appends `value` in decimal, padded with zeros to at least `width` digits.
+fn push_decimal(line: &mut Vec<u8>, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
+    while value > 0 || digits.len() - start < width {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    line.extend_from_slice(&digits[start..]);
 }
 
 /// Appends `bytes` in lower-case hex, as trace and span ids are written everywhere.
-fn push_hex(line: &mut String, bytes: &[u8]) {
+fn push_hex(line: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for byte in bytes {
-        line.push(DIGITS[usize::from(byte >> 4)] as char);
-        line.push(DIGITS[usize::from(byte & 0x0f)] as char);
+        line.push(DIGITS[usize::from(byte >> 4)]);
+        line.push(DIGITS[usize::from(byte & 0x0f)]);
     }
 }
 
@@ -215,11 +250,37 @@ mod tests {
     fn ids_are_written_in_lower_case_hex_as_opentelemetry_writes_them() {
         let trace_id =
             opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
-        let mut line = String::new();
+        let mut line = Vec::new();
 
         push_hex(&mut line, &trace_id.to_bytes());
 
-        assert_eq!(line, trace_id.to_string());
+        assert_eq!(line, trace_id.to_string().as_bytes());
+    }
+
+    #[test]
+    fn decimals_are_padded_to_their_width() {
+        let mut line = Vec::new();
+
+        for (value, width) in [(0, 1), (7, 3), (42, 3), (1234, 3), (u64::MAX, 1)] {
+            push_decimal(&mut line, value, width);
+            line.push(b' ');
+        }
+
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "0 007 042 1234 18446744073709551615 "
+        );
+    }
+
+    #[test]
+    fn timestamps_have_microseconds_and_a_zone() {
+        let text = timestamp();
+
+        let text = std::str::from_utf8(&text).unwrap();
+        assert_eq!(text.len(), 27);
+        assert_eq!(&text[19..20], ".");
+        assert!(text[20..26].bytes().all(|b| b.is_ascii_digit()), "{text}");
+        assert!(text.ends_with('Z'), "{text}");
     }
 
     #[test]

@@ -170,7 +170,8 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
-fn sampler(config: &Config) -> SdkSampler {
+/// The sampler that `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` describe.
+pub fn sampler(config: &Config) -> SdkSampler {
     let ratio = config.sampler_ratio();
     match config.otel_traces_sampler {
         Sampler::AlwaysOn => SdkSampler::AlwaysOn,
