@@ -144,6 +144,12 @@ pub enum Command {
     /// Probe /healthz of a running instance and exit 0 if it answers 200, 1 otherwise. Made for
     /// container HEALTHCHECKs and `helm test`: the image has no shell and no curl.
     Healthcheck(HealthcheckArgs),
+    /// Put a running instance under load: requests at a fixed rate, over a weighted mix of paths.
+    ///
+    /// Prints what came back: status codes, errors, latency percentiles and the rate achieved.
+    /// Runs for 10s when neither --duration nor --requests is given. Exits 0 when the run
+    /// completed (HTTP errors are measurements), 1 when no request could connect, 2 on a bad flag.
+    Load(crate::load::LoadArgs),
 }
 
 /// Options of `prom-metrics-app healthcheck`.
@@ -516,7 +522,7 @@ fn parse_ratio(value: &str) -> Result<f64, String> {
 }
 
 /// Parses `30s`, `500ms`, `2m` or a plain number of seconds.
-fn parse_duration(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim().to_ascii_lowercase();
     let invalid = || "expected a duration such as 30s, 500ms, 2m or 30 (seconds)".to_string();
     let (number, scale) = if let Some(n) = value.strip_suffix("ms") {

@@ -8,12 +8,14 @@
 //! - [`server`]: binds, serves, and shuts down gracefully when told to.
 //! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
 //! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
+//! - [`load`]: the `load` command, an open-loop load generator with a weighted mix of paths.
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
 
 pub mod config;
 pub mod healthcheck;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;

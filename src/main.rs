@@ -1,5 +1,6 @@
 //! The `prom-metrics-app` binary: parse the configuration, start telemetry, serve until SIGTERM or
-//! SIGINT, then drain and flush.
+//! SIGINT, then drain and flush. The `healthcheck` and `load` commands run instead of serving,
+//! without telemetry.
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
@@ -8,7 +9,7 @@ use prom_metrics_app::{
     config::{self, Command, Config},
     healthcheck,
     http::AppState,
-    metrics, server,
+    load, metrics, server,
     telemetry::Telemetry,
 };
 
@@ -26,11 +27,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Healthcheck(args)) = &config.command {
-        return match runtime.block_on(healthcheck::run(config.listen, args)) {
-            true => ExitCode::SUCCESS,
-            false => ExitCode::FAILURE,
-        };
+    match &config.command {
+        Some(Command::Healthcheck(args)) => {
+            return match runtime.block_on(healthcheck::run(config.listen, args)) {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            };
+        }
+        Some(Command::Load(args)) => {
+            return match runtime.block_on(load::run(args, server::shutdown_signal())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(err.exit_code())
+                }
+            };
+        }
+        None => {}
     }
     match runtime.block_on(run(config, ignored)) {
         Ok(()) => ExitCode::SUCCESS,

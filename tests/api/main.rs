@@ -7,6 +7,7 @@ mod conformance;
 mod container;
 mod counting;
 mod helpers;
+mod load;
 mod logging;
 mod otel;
 mod otlp;
