@@ -1,9 +1,9 @@
 //! `GET /chain`: one request followed across instances, to see a trace span several services.
 //!
-//! Each instance calls the `/chain` of every `DOWNSTREAM_URL` in turn ([`client`] makes each call,
+//! Each instance calls the `/chain` of every `DOWNSTREAM_URL` in turn (`client` makes each call,
 //! with its client span, propagation headers and client metrics), and answers with the hops it saw:
 //! itself, then each downstream with its own hops, as an HTML page or, for a calling instance, as
-//! JSON ([`report`]).
+//! JSON (`report`).
 //!
 //! Loops: every instance has a random id made at start. A caller sends the ids already on the path
 //! in [`PATH_HEADER`]; an instance that finds its own id there, or a path of [`MAX_DEPTH`]

@@ -1,4 +1,5 @@
-//! HTTP: the route table, the middleware order and the handlers.
+//! HTTP: the route table, the middleware order and the handlers ([`chain`] also makes the app's
+//! only outgoing calls).
 //!
 //! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`

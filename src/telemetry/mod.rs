@@ -213,3 +213,24 @@ pub fn propagator(config: &Config) -> TextMapCompositePropagator {
         .collect();
     TextMapCompositePropagator::new(propagators)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeyValues;
+
+    #[test]
+    fn service_name_is_the_variable_then_the_resource_attribute_then_the_default() {
+        let mut config = Config::defaults();
+        assert_eq!(service_name(&config), "prom-metrics-app");
+
+        config.otel_resource_attributes = Some(KeyValues(vec![
+            ("team".into(), "sre".into()),
+            ("service.name".into(), "from-attributes".into()),
+        ]));
+        assert_eq!(service_name(&config), "from-attributes");
+
+        config.otel_service_name = Some("checkout".into());
+        assert_eq!(service_name(&config), "checkout");
+    }
+}

@@ -284,9 +284,10 @@ fn finish(
     if let Some(failure) = &answer.failure {
         span.set_status(Status::error(failure.cause.clone()));
         tracing::warn!(downstream = %downstream.shown, cause = %failure.cause, "a /chain call failed");
-    } else if error_type.is_some() {
+    } else if let Some(error_type) = error_type {
         // The status code says it all: the conventions leave the description empty.
         span.set_status(Status::error(""));
+        tracing::warn!(downstream = %downstream.shown, status = %error_type, "a /chain call failed");
     }
     let hop = (answer.json && answer.failure.is_none())
         .then(|| serde_json::from_slice(&answer.body).ok())
