@@ -133,6 +133,14 @@ pub struct Config {
     #[arg(long, env = "TRACES_EXCLUDED_PATHS", value_name = "TRACES_EXCLUDED_PATHS", default_value = "/healthz,/readyz", value_parser = parse_paths)]
     pub traces_excluded_paths: PathList,
 
+    /// Base URLs that `GET /chain` calls in turn, comma-separated (`http://` or `https://`); each is called at `/chain` under its path. Empty: `/chain` answers as the last hop.
+    #[arg(long, env = "DOWNSTREAM_URL", value_name = "DOWNSTREAM_URL", default_value = "", hide_default_value = true, value_parser = parse_downstreams)]
+    pub downstream_url: Downstreams,
+
+    /// Time limit of one downstream call of `/chain`, answer included, e.g. `2s`, `500ms`.
+    #[arg(long, env = "DOWNSTREAM_TIMEOUT", value_name = "DOWNSTREAM_TIMEOUT", default_value = "2s", value_parser = parse_downstream_timeout)]
+    pub downstream_timeout: Duration,
+
     /// What to do instead of serving; without a command the app serves.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -241,6 +249,10 @@ impl PathList {
         })
     }
 }
+
+/// The downstream base URLs of `/chain`, in the order they are called (empty: none).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Downstreams(pub Vec<Url>);
 
 /// An ordered list of `key=value` pairs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -538,6 +550,41 @@ pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(number * scale).map_err(|_| invalid())
 }
 
+/// The longest a downstream call of `/chain` may be allowed to take.
+pub const MAX_DOWNSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Parses `DOWNSTREAM_URL`: comma-separated `http://` or `https://` base URLs with a host and
+/// without a query or fragment. Empty items are skipped, so an empty value means no downstream.
+fn parse_downstreams(value: &str) -> Result<Downstreams, String> {
+    let expected = "expected http:// or https:// base URLs, comma-separated, such as http://b:5000,https://c.example";
+    let mut urls = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let url =
+            Url::parse(item).map_err(|e| format!("'{item}' is not a URL ({e}); {expected}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "'{item}' is not an http:// or https:// URL with a host; {expected}"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("'{item}' has a query or a fragment; {expected}"));
+        }
+        urls.push(url);
+    }
+    Ok(Downstreams(urls))
+}
+
+/// Parses `DOWNSTREAM_TIMEOUT`: a duration above 0, at most [`MAX_DOWNSTREAM_TIMEOUT`].
+fn parse_downstream_timeout(value: &str) -> Result<Duration, String> {
+    let range = "expected a duration from 1ms to 60s, such as 2s or 500ms";
+    match parse_duration(value) {
+        Ok(timeout) if timeout >= Duration::from_millis(1) && timeout <= MAX_DOWNSTREAM_TIMEOUT => {
+            Ok(timeout)
+        }
+        _ => Err(range.to_string()),
+    }
+}
+
 fn parse_propagators(value: &str) -> Result<Propagators, String> {
     let mut list = Vec::new();
     for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
@@ -741,6 +788,61 @@ mod tests {
             Sampler::ParentbasedAlwaysOn.to_string(),
             "parentbased_always_on"
         );
+    }
+
+    #[test]
+    fn downstreams_are_http_base_urls_in_order() {
+        let parsed = parse_downstreams(" http://b:5000, https://c.example/prefix/ ,").unwrap();
+
+        let urls: Vec<&str> = parsed.0.iter().map(Url::as_str).collect();
+        assert_eq!(urls, ["http://b:5000/", "https://c.example/prefix/"]);
+        assert!(parse_downstreams("").unwrap().0.is_empty());
+        for bad in [
+            "b:5000",
+            "ftp://b",
+            "http://",
+            "http://b/?x=1",
+            "http://b/#top",
+            "not a url",
+        ] {
+            let err = parse_downstreams(bad).unwrap_err();
+            assert!(err.contains("http://"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn downstream_settings_default_to_none_and_two_seconds() {
+        let config = Config::defaults();
+
+        assert!(config.downstream_url.0.is_empty());
+        assert_eq!(config.downstream_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn downstream_timeout_is_bounded() {
+        assert_eq!(
+            parse_downstream_timeout("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(parse_downstream_timeout("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["0", "0s", "61s", "2m", "soon", "-1"] {
+            assert!(
+                parse_downstream_timeout(bad)
+                    .unwrap_err()
+                    .contains("1ms to 60s"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invalid_downstream_url_names_the_variable_and_the_value() {
+        let err = parse(&["--downstream-url", "http://b:5000,ftp://c"]).unwrap_err();
+
+        let line = one_line(&err).unwrap();
+        assert!(line.contains("DOWNSTREAM_URL (--downstream-url)"), "{line}");
+        assert!(line.contains("'http://b:5000,ftp://c'"), "{line}");
+        assert!(line.contains("http:// or https://"), "{line}");
     }
 
     #[test]

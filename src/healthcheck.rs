@@ -48,7 +48,7 @@ pub fn healthz_url(listen: SocketAddr) -> Url {
 
 /// The innermost cause, such as "Connection refused (os error 111)": reqwest's own message
 /// ("error sending request for url ...") does not say what went wrong.
-pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;

@@ -4,7 +4,8 @@
 //! - [`config`]: flags and environment variables, parsed and validated once at start.
 //! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
-//! - [`http`]: the route table, the tracing and counting middlewares, pages, probes and `/metrics`.
+//! - [`http`]: the route table, the tracing and counting middlewares, pages, probes, `/metrics`,
+//!   and `/chain`, which calls other instances in one trace.
 //! - [`server`]: binds, serves, and shuts down gracefully when told to.
 //! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
 //! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.

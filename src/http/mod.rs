@@ -1,4 +1,5 @@
-//! HTTP: the route table, the middleware order and the handlers.
+//! HTTP: the route table, the middleware order and the handlers ([`chain`] also makes the app's
+//! only outgoing calls).
 //!
 //! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
@@ -6,6 +7,7 @@
 //! beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
 //! without the two layers, as a benchmark baseline.
 
+pub mod chain;
 mod error;
 mod middleware;
 mod pages;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub exporter: &'static str,
     /// The home page, rendered once.
     pub home: axum::body::Bytes,
+    /// This instance's id and downstreams, for `/chain`.
+    pub chain: Arc<chain::Chain>,
 }
 
 impl AppState {
@@ -87,6 +91,7 @@ impl AppState {
                 access_log,
             }),
             exporter,
+            chain: Arc::new(chain::Chain::new(config)),
         }
     }
 
@@ -105,6 +110,7 @@ pub fn counted_routes() -> Vec<Route> {
         ("/", get(pages::get_home).post(pages::get_home)),
         ("/index", get(pages::get_home).post(pages::get_home)),
         ("/do_task", get(pages::do_task).post(pages::do_task)),
+        ("/chain", get(chain::get_chain)),
     ]
 }
 

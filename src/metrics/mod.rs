@@ -63,14 +63,23 @@ pub struct TraceRef {
 }
 
 /// `error.type` of OpenTelemetry's HTTP conventions: why a request failed, from a bounded set.
-/// Set for a 5xx answer and for a request whose client went away; a 4xx is the client's error and
-/// gets none, as the conventions say for servers.
+/// On the server side, set for a 5xx answer and for a request whose client went away; a 4xx is the
+/// client's error and gets none, as the conventions say for servers. On the client side (the
+/// calls of `/chain`), set for any answer of 400 or more and for a call that got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
-    /// A 5xx answer, recorded as its status code ("500").
+    /// An error status, recorded as its code ("500").
     Status(u16),
     /// The client closed the connection before the answer.
     ClientClosed,
+    /// An outgoing call got no complete answer within its time limit.
+    Timeout,
+    /// An outgoing call could not connect (refused, unknown host, failed TLS handshake).
+    ConnectionFailed,
+    /// An outgoing call got an answer that could not be read (cut short, too large).
+    InvalidResponse,
+    /// An outgoing call failed in another way (the conventions' fallback value).
+    Other,
 }
 
 impl ErrorType {
@@ -91,6 +100,10 @@ impl std::fmt::Display for ErrorType {
         match self {
             ErrorType::Status(status) => write!(f, "{status}"),
             ErrorType::ClientClosed => f.write_str("client_closed"),
+            ErrorType::Timeout => f.write_str("timeout"),
+            ErrorType::ConnectionFailed => f.write_str("connection_failed"),
+            ErrorType::InvalidResponse => f.write_str("invalid_response"),
+            ErrorType::Other => f.write_str("_OTHER"),
         }
     }
 }
@@ -122,10 +135,36 @@ impl RequestRecord {
     }
 }
 
+/// One finished outgoing HTTP request (a call of `/chain` to a downstream), as OpenTelemetry's HTTP
+/// client conventions describe it. Every field is bounded: the server comes from the
+/// configuration (`DOWNSTREAM_URL`), never from client input.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// The request method, from the standard set.
+    pub method: &'static str,
+    /// The host of the downstream's configured URL.
+    pub server_address: Arc<str>,
+    /// The port of the downstream's configured URL, or its scheme's default.
+    pub server_port: u16,
+    /// `http` or `https`.
+    pub url_scheme: &'static str,
+    /// The status of the answer, if one came.
+    pub status: Option<u16>,
+    /// Why the call failed, if it did.
+    pub error_type: Option<ErrorType>,
+    /// Time from sending the request to having read the whole answer (or giving up).
+    pub duration: Duration,
+    /// The sampled client span of the call, if any.
+    pub trace: Option<TraceRef>,
+}
+
 /// A metrics backend: records counted requests, and reports its own current values.
 pub trait MetricsBackend: Send + Sync + 'static {
     /// Records one finished request. Called on the hot path: must not block or await.
     fn record(&self, request: &RequestRecord);
+
+    /// Records one finished outgoing call into the HTTP client duration histogram. Must not block.
+    fn record_client(&self, call: &ClientRecord);
 
     /// The current values of the original's families, read from the backend itself.
     fn snapshot(&self) -> Snapshot;
@@ -249,6 +288,8 @@ mod tests {
         assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
         assert_eq!(ErrorType::Status(500).to_string(), "500");
         assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
+        assert_eq!(ErrorType::Timeout.to_string(), "timeout");
+        assert_eq!(ErrorType::Other.to_string(), "_OTHER");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use opentelemetry_sdk::metrics::{
     reader::MetricReader,
 };
 
-use super::{BUCKETS, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, URL_SCHEME};
+use super::{
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, URL_SCHEME,
+};
 use crate::telemetry::SharedReader;
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
@@ -22,6 +24,7 @@ pub struct OtelBackend {
     error_5xx: Counter<u64>,
     processing: Histogram<f64>,
     duration: Histogram<f64>,
+    client_duration: Histogram<f64>,
     reader: SharedReader,
 }
 
@@ -73,6 +76,10 @@ impl OtelBackend {
                 "http.server.request.duration",
                 "Duration of HTTP server requests",
             ),
+            client_duration: histogram(
+                "http.client.request.duration",
+                "Duration of the HTTP calls /chain makes to its downstreams",
+            ),
             reader,
         };
         // Each counter exists from the start, at zero, as on /metrics with the Prometheus backend:
@@ -115,6 +122,25 @@ impl MetricsBackend for OtelBackend {
                 self.duration.record(seconds, &[a, b, c, d, error]);
             }
         }
+    }
+
+    fn record_client(&self, call: &ClientRecord) {
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new("http.request.method", call.method));
+        attributes.push(KeyValue::new("server.address", call.server_address.clone()));
+        attributes.push(KeyValue::new("server.port", i64::from(call.server_port)));
+        attributes.push(KeyValue::new("url.scheme", call.url_scheme));
+        if let Some(status) = call.status {
+            attributes.push(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+        }
+        if let Some(error_type) = call.error_type {
+            attributes.push(KeyValue::new("error.type", error_type.to_string()));
+        }
+        self.client_duration
+            .record(call.duration.as_secs_f64(), &attributes);
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -190,5 +216,55 @@ mod tests {
             &provider.meter("test"),
             reader,
         ));
+    }
+
+    #[test]
+    fn client_calls_feed_the_client_duration_histogram_with_dotted_attributes() {
+        let reader = SharedReader::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        let backend = OtelBackend::new(&provider.meter("test"), reader.clone());
+
+        backend.record_client(&ClientRecord {
+            method: "GET",
+            server_address: std::sync::Arc::from("b.example"),
+            server_port: 5000,
+            url_scheme: "http",
+            status: None,
+            error_type: Some(crate::metrics::ErrorType::Timeout),
+            duration: std::time::Duration::from_millis(3),
+            trace: None,
+        });
+        let mut collected = ResourceMetrics::default();
+        reader.collect(&mut collected).unwrap();
+
+        let metric = collected
+            .scope_metrics()
+            .flat_map(|scope| scope.metrics())
+            .find(|m| m.name() == "http.client.request.duration")
+            .expect("the client histogram");
+        assert_eq!(metric.unit(), "s");
+        let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() else {
+            panic!("a histogram of f64");
+        };
+        let point = histogram.data_points().next().expect("one point");
+        let mut attributes: Vec<String> = point
+            .attributes()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect();
+        attributes.sort();
+        assert_eq!(
+            attributes,
+            [
+                "error.type=timeout",
+                "http.request.method=GET",
+                "server.address=b.example",
+                "server.port=5000",
+                "url.scheme=http"
+            ]
+        );
+        assert_eq!(point.count(), 1);
+        assert_eq!(backend.snapshot().requests, 0, "calls are not requests");
     }
 }

@@ -23,8 +23,8 @@ use prometheus_client::{
 use crate::telemetry::Losses;
 
 use super::{
-    BUCKETS, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef,
-    URL_SCHEME, process,
+    BUCKETS, ClientRecord, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot,
+    TraceRef, URL_SCHEME, process,
 };
 
 /// Labels of `http_server_request_duration_seconds`, the attributes OpenTelemetry's HTTP server
@@ -47,6 +47,35 @@ impl EncodeLabelSet for HttpLabels {
         ("http_response_status_code", self.http_response_status_code)
             .encode(encoder.encode_label())?;
         ("url_scheme", URL_SCHEME).encode(encoder.encode_label())?;
+        if let Some(error_type) = self.error_type {
+            ("error_type", Displayed(error_type)).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+/// Labels of `http_client_request_duration_seconds`, the attributes of OpenTelemetry's HTTP client
+/// metric conventions. Bounded: the server address and port come from `DOWNSTREAM_URL`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct ClientLabels {
+    http_request_method: &'static str,
+    server_address: Arc<str>,
+    server_port: u16,
+    url_scheme: &'static str,
+    http_response_status_code: Option<u16>,
+    error_type: Option<ErrorType>,
+}
+
+impl EncodeLabelSet for ClientLabels {
+    // By hand, so that a call without an answer has no status label, and a success no error_type.
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+        ("http_request_method", self.http_request_method).encode(encoder.encode_label())?;
+        ("server_address", &*self.server_address).encode(encoder.encode_label())?;
+        ("server_port", self.server_port).encode(encoder.encode_label())?;
+        ("url_scheme", self.url_scheme).encode(encoder.encode_label())?;
+        if let Some(status) = self.http_response_status_code {
+            ("http_response_status_code", status).encode(encoder.encode_label())?;
+        }
         if let Some(error_type) = self.error_type {
             ("error_type", Displayed(error_type)).encode(encoder.encode_label())?;
         }
@@ -102,6 +131,7 @@ pub struct PrometheusBackend {
     error_5xx: Counter,
     processing: Histogram,
     duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    client_duration: Family<ClientLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for PrometheusBackend {
@@ -156,6 +186,16 @@ impl PrometheusBackend {
             Unit::Seconds,
             duration.clone(),
         );
+        let client_duration =
+            Family::<ClientLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                new_histogram,
+            );
+        registry.register_with_unit(
+            "http_client_request_duration",
+            "Duration of the HTTP calls /chain makes to its downstreams, by server and status (OpenTelemetry semantic conventions)",
+            Unit::Seconds,
+            client_duration.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -178,6 +218,7 @@ impl PrometheusBackend {
             error_5xx,
             processing,
             duration,
+            client_duration,
         }
     }
 }
@@ -249,6 +290,23 @@ impl MetricsBackend for PrometheusBackend {
         self.duration.get_or_create(&labels).observe(
             seconds,
             request.trace.map(TraceExemplar::from),
+            now,
+        );
+    }
+
+    fn record_client(&self, call: &ClientRecord) {
+        let labels = ClientLabels {
+            http_request_method: call.method,
+            server_address: call.server_address.clone(),
+            server_port: call.server_port,
+            url_scheme: call.url_scheme,
+            http_response_status_code: call.status,
+            error_type: call.error_type,
+        };
+        let now = call.trace.map(|_| SystemTime::now());
+        self.client_duration.get_or_create(&labels).observe(
+            call.duration.as_secs_f64(),
+            call.trace.map(TraceExemplar::from),
             now,
         );
     }
@@ -369,6 +427,36 @@ mod tests {
         assert!(text.contains(
             "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/do_task\",http_response_status_code=\"200\",url_scheme=\"http\"} 1"
         ), "{text}");
+    }
+
+    #[test]
+    fn client_calls_are_labelled_by_server_and_status_or_error() {
+        let backend = PrometheusBackend::new();
+        let call = |status, error_type| ClientRecord {
+            method: "GET",
+            server_address: Arc::from("b.example"),
+            server_port: 5000,
+            url_scheme: "http",
+            status,
+            error_type,
+            duration: std::time::Duration::from_millis(3),
+            trace: None,
+        };
+
+        backend.record_client(&call(Some(200), None));
+        backend.record_client(&call(Some(502), Some(ErrorType::Status(502))));
+        backend.record_client(&call(None, Some(ErrorType::Timeout)));
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        for series in [
+            "http_client_request_duration_seconds_count{http_request_method=\"GET\",server_address=\"b.example\",server_port=\"5000\",url_scheme=\"http\",http_response_status_code=\"200\"} 1",
+            "http_client_request_duration_seconds_count{http_request_method=\"GET\",server_address=\"b.example\",server_port=\"5000\",url_scheme=\"http\",http_response_status_code=\"502\",error_type=\"502\"} 1",
+            "http_client_request_duration_seconds_count{http_request_method=\"GET\",server_address=\"b.example\",server_port=\"5000\",url_scheme=\"http\",error_type=\"timeout\"} 1",
+            "http_client_request_duration_seconds_bucket{http_request_method=\"GET\",server_address=\"b.example\",server_port=\"5000\",url_scheme=\"http\",error_type=\"timeout\",le=\"0.005\"} 1",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        assert_eq!(backend.snapshot().requests, 0, "calls are not requests");
     }
 
     #[test]

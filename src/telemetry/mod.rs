@@ -143,11 +143,25 @@ impl Telemetry {
     }
 }
 
-/// The resource: `service.name` (default, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`,
-/// each overriding the one before, as the specification orders them), version and instance id.
+/// `service.name`: the default, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, each
+/// overriding the one before, as the specification orders them.
+pub fn service_name(config: &Config) -> String {
+    let from_attributes = config
+        .otel_resource_attributes
+        .iter()
+        .flat_map(|extra| &extra.0)
+        .rev()
+        .find_map(|(key, value)| (key == "service.name").then_some(value));
+    config
+        .otel_service_name
+        .as_ref()
+        .or(from_attributes)
+        .map_or_else(|| SCOPE.to_string(), Clone::clone)
+}
+
+/// The resource: [`service_name`], version, instance id and `OTEL_RESOURCE_ATTRIBUTES`.
 fn resource(config: &Config) -> Resource {
     let mut attributes = vec![
-        KeyValue::new("service.name", SCOPE),
         KeyValue::new("service.version", crate::VERSION),
         KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
     ];
@@ -159,9 +173,7 @@ fn resource(config: &Config) -> Resource {
                 .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
         );
     }
-    if let Some(name) = &config.otel_service_name {
-        attributes.push(KeyValue::new("service.name", name.clone()));
-    }
+    attributes.push(KeyValue::new("service.name", service_name(config)));
     Resource::builder_empty()
         .with_detector(Box::new(
             opentelemetry_sdk::resource::TelemetryResourceDetector,
@@ -201,4 +213,25 @@ pub fn propagator(config: &Config) -> TextMapCompositePropagator {
         })
         .collect();
     TextMapCompositePropagator::new(propagators)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeyValues;
+
+    #[test]
+    fn service_name_is_the_variable_then_the_resource_attribute_then_the_default() {
+        let mut config = Config::defaults();
+        assert_eq!(service_name(&config), "prom-metrics-app");
+
+        config.otel_resource_attributes = Some(KeyValues(vec![
+            ("team".into(), "sre".into()),
+            ("service.name".into(), "from-attributes".into()),
+        ]));
+        assert_eq!(service_name(&config), "from-attributes");
+
+        config.otel_service_name = Some("checkout".into());
+        assert_eq!(service_name(&config), "checkout");
+    }
 }

@@ -32,7 +32,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with `routes` as its counted routes.
 pub async fn spawn_app_with(routes: Vec<Route>) -> TestApp {
-    let config = Config::defaults();
+    spawn_app_configured(Config::defaults(), routes).await
+}
+
+/// Starts the app with `config` and `routes` as its counted routes.
+pub async fn spawn_app_configured(config: Config, routes: Vec<Route>) -> TestApp {
     let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), &config)
         .await

@@ -2,6 +2,7 @@
 //! tools (Prometheus, promtool, an OpenMetrics parser, an OTLP receiver).
 
 mod browser;
+mod chain;
 mod config;
 mod conformance;
 mod container;

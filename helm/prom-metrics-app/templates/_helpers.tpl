@@ -93,6 +93,8 @@ variable out, so the app's own default applies.
   (list "LOG_TO_STDOUT" $c.logToStdout)
   (list "RUST_LOG" $c.logLevel)
   (list "TRACES_EXCLUDED_PATHS" $c.tracesExcludedPaths)
+  (list "DOWNSTREAM_URL" $c.downstreamUrl)
+  (list "DOWNSTREAM_TIMEOUT" $c.downstreamTimeout)
 }}
 {{- if not $c.logToStdout }}
 {{- $pairs = append $pairs (list "LOG_DIR" (include "prom-metrics-app.logDir" .)) }}
