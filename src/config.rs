@@ -12,6 +12,8 @@ use clap::{
 };
 use url::Url;
 
+use crate::chaos::{ChaosSettings, InvalidSetting};
+
 /// Exit code for invalid configuration, as for any usage error.
 pub const EXIT_CONFIG: i32 = 2;
 
@@ -140,6 +142,30 @@ pub struct Config {
     /// Time limit of one downstream call of `/chain`, answer included, e.g. `2s`, `500ms`.
     #[arg(long, env = "DOWNSTREAM_TIMEOUT", value_name = "DOWNSTREAM_TIMEOUT", default_value = "2s", value_parser = parse_downstream_timeout)]
     pub downstream_timeout: Duration,
+
+    /// Share of application requests answered with CHAOS_ERROR_STATUS instead of their real answer, from 0 to 1; changeable at runtime on /chaos and /api/chaos.
+    #[arg(long, env = "CHAOS_ERROR_RATE", value_name = "CHAOS_ERROR_RATE", default_value = "0", value_parser = parse_ratio)]
+    pub chaos_error_rate: f64,
+
+    /// Status of an injected failure, from 400 to 599.
+    #[arg(long, env = "CHAOS_ERROR_STATUS", value_name = "CHAOS_ERROR_STATUS", default_value = "500", value_parser = parse_error_status)]
+    pub chaos_error_status: u16,
+
+    /// Latency added to application requests (on a CHAOS_LATENCY_RATE share of them), e.g. `200ms`; latency and jitter together at most 60s.
+    #[arg(long, env = "CHAOS_LATENCY", value_name = "CHAOS_LATENCY", default_value = "0s", value_parser = parse_chaos_latency)]
+    pub chaos_latency: Duration,
+
+    /// Up to this much more latency, uniformly random, on each delayed request, e.g. `50ms`.
+    #[arg(long, env = "CHAOS_JITTER", value_name = "CHAOS_JITTER", default_value = "0s", value_parser = parse_chaos_latency)]
+    pub chaos_jitter: Duration,
+
+    /// Share of application requests that get the added latency, from 0 to 1.
+    #[arg(long, env = "CHAOS_LATENCY_RATE", value_name = "CHAOS_LATENCY_RATE", default_value = "1", value_parser = parse_ratio)]
+    pub chaos_latency_rate: f64,
+
+    /// Seed of the random chaos decisions, for repeatable runs; unset: random.
+    #[arg(long, env = "CHAOS_SEED", value_name = "CHAOS_SEED", value_parser = parse_seed)]
+    pub chaos_seed: Option<u64>,
 
     /// What to do instead of serving; without a command the app serves.
     #[command(subcommand)]
@@ -292,7 +318,26 @@ impl Config {
         for id in empty {
             command = command.mut_arg(id, |arg| arg.env(None));
         }
-        Self::from_arg_matches(&command.try_get_matches_from(args)?)
+        let config = Self::from_arg_matches(&command.try_get_matches_from(args)?)?;
+        config.chaos_settings().map_err(|err| {
+            Self::command().error(
+                ErrorKind::ArgumentConflict,
+                format!("CHAOS_LATENCY (--chaos-latency) plus CHAOS_JITTER (--chaos-jitter): {err}"),
+            )
+        })?;
+        Ok(config)
+    }
+
+    /// The chaos settings the app starts with.
+    pub fn chaos_settings(&self) -> Result<ChaosSettings, InvalidSetting> {
+        ChaosSettings {
+            error_rate: self.chaos_error_rate,
+            error_status: self.chaos_error_status,
+            latency_seconds: self.chaos_latency.as_secs_f64(),
+            jitter_seconds: self.chaos_jitter.as_secs_f64(),
+            latency_rate: self.chaos_latency_rate,
+        }
+        .validate()
     }
 
     /// The OTLP endpoint, defaulting by protocol as the OpenTelemetry specification does.
@@ -548,6 +593,29 @@ pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
     };
     let number: f64 = number.trim().parse().map_err(|_| invalid())?;
     Duration::try_from_secs_f64(number * scale).map_err(|_| invalid())
+}
+
+/// Parses `CHAOS_ERROR_STATUS`: an error status, 400 to 599.
+fn parse_error_status(value: &str) -> Result<u16, String> {
+    match value.trim().parse::<u16>() {
+        Ok(status) if (400..=599).contains(&status) => Ok(status),
+        _ => Err("expected an error status from 400 to 599, such as 500 or 503".to_string()),
+    }
+}
+
+/// Parses `CHAOS_LATENCY` and `CHAOS_JITTER`: a duration from 0 to 60 s.
+fn parse_chaos_latency(value: &str) -> Result<Duration, String> {
+    match parse_duration(value) {
+        Ok(latency) if latency.as_secs_f64() <= crate::chaos::MAX_LATENCY_SECONDS => Ok(latency),
+        _ => Err("expected a duration from 0 to 60s, such as 200ms or 1.5s".to_string()),
+    }
+}
+
+fn parse_seed(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| "expected a whole number from 0 to 18446744073709551615".to_string())
 }
 
 /// The longest a downstream call of `/chain` may be allowed to take.

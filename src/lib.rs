@@ -2,10 +2,11 @@
 //! OpenTelemetry, for testing monitoring pipelines end to end.
 //!
 //! - [`config`]: flags and environment variables, parsed and validated once at start.
+//! - [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
 //! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
 //! - [`http`]: the route table, the tracing and counting middlewares, pages, probes, `/metrics`,
-//!   and `/chain`, which calls other instances in one trace.
+//!   `/chain`, which calls other instances in one trace, and the chaos layer and controls.
 //! - [`server`]: binds, serves, and shuts down gracefully when told to.
 //! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
 //! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
@@ -13,6 +14,7 @@
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
 
+pub mod chaos;
 pub mod config;
 pub mod healthcheck;
 pub mod http;

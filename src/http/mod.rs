@@ -3,11 +3,13 @@
 //!
 //! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
-//! -> handler. The route table is written down once ([`counted_routes`] and the uncounted routes
+//! -> `chaos` (injected latency and failures, counted routes only, so they are counted like real
+//! ones) -> handler. The route table is written down once ([`counted_routes`] and the uncounted routes
 //! beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
 //! without the two layers, as a benchmark baseline.
 
 pub mod chain;
+pub mod chaos;
 mod error;
 mod middleware;
 mod pages;
@@ -20,7 +22,11 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use axum::{Router, handler::Handler, routing::MethodRouter, routing::get};
+use axum::{
+    Router,
+    handler::Handler,
+    routing::{MethodRouter, any, get},
+};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use tower::ServiceBuilder;
@@ -30,6 +36,7 @@ pub use error::AppError;
 pub use trace::Tracing;
 
 use crate::{
+    chaos::Chaos,
     config::{Config, Exporter},
     metrics::{MetricsBackend, UNMATCHED_ROUTE},
     telemetry::AccessLog,
@@ -50,6 +57,8 @@ pub struct AppState {
     pub home: axum::body::Bytes,
     /// This instance's id and downstreams, for `/chain`.
     pub chain: Arc<chain::Chain>,
+    /// The fault injection settings in force.
+    pub chaos: Arc<Chaos>,
 }
 
 impl AppState {
@@ -76,6 +85,17 @@ impl AppState {
             Exporter::Otlp => "otlp",
             Exporter::None => "none",
         };
+        // The backends export the settings in force as gauges.
+        let chaos = Arc::new(Chaos::new(
+            config
+                .chaos_settings()
+                .expect("Config validated the chaos settings"),
+            config.chaos_seed,
+            {
+                let backend = backend.clone();
+                Box::new(move |settings| backend.set_chaos(settings))
+            },
+        ));
         Self {
             home: pages::home_page(backend.name(), exporter),
             backend,
@@ -92,6 +112,7 @@ impl AppState {
             }),
             exporter,
             chain: Arc::new(chain::Chain::new(config)),
+            chaos,
         }
     }
 
@@ -111,6 +132,7 @@ pub fn counted_routes() -> Vec<Route> {
         ("/index", get(pages::get_home).post(pages::get_home)),
         ("/do_task", get(pages::do_task).post(pages::do_task)),
         ("/chain", get(chain::get_chain)),
+        ("/status/{code}", any(chaos::any_status)),
     ]
 }
 
@@ -128,6 +150,17 @@ fn uncounted_routes() -> Vec<Route> {
         ("/static/style.css", get(pages::get_stylesheet)),
         ("/static/favicon.svg", get(pages::get_favicon)),
         ("/favicon.ico", get(pages::get_favicon)),
+        // The controls are never subject to the chaos they control.
+        (
+            "/chaos",
+            get(chaos::get_chaos_page).post(chaos::post_chaos_page),
+        ),
+        (
+            "/api/chaos",
+            get(chaos::get_chaos)
+                .put(chaos::put_chaos)
+                .delete(chaos::delete_chaos),
+        ),
     ]
 }
 
@@ -160,6 +193,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
                 route,
             })
             .layer(CatchPanicLayer::custom(error::panic_response))
+            .layer(chaos::ChaosLayer(state.chaos.clone()))
     };
     let mut app = Router::new();
     for (path, handlers) in counted {

@@ -17,6 +17,7 @@ use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TraceId};
 
 use crate::{
+    chaos::ChaosSettings,
     config::{Backend, Config},
     telemetry::Telemetry,
 };
@@ -165,6 +166,9 @@ pub trait MetricsBackend: Send + Sync + 'static {
 
     /// Records one finished outgoing call into the HTTP client duration histogram. Must not block.
     fn record_client(&self, call: &ClientRecord);
+
+    /// Exports `settings` as the chaos gauges, from now on; called at start and on every change.
+    fn set_chaos(&self, settings: &ChaosSettings);
 
     /// The current values of the original's families, read from the backend itself.
     fn snapshot(&self) -> Snapshot;

@@ -2,9 +2,11 @@
 //! aggregated by the SDK and pushed by its periodic reader; `/view_metrics` reads the SDK's own
 //! aggregation through an in-process reader, not a copy kept beside it.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, Meter},
+    metrics::{Counter, Histogram, Meter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
     data::{AggregatedMetrics, MetricData, ResourceMetrics},
@@ -14,7 +16,7 @@ use opentelemetry_sdk::metrics::{
 use super::{
     BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, URL_SCHEME,
 };
-use crate::telemetry::SharedReader;
+use crate::{chaos::ChaosSettings, telemetry::SharedReader};
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
 pub struct OtelBackend {
@@ -26,7 +28,47 @@ pub struct OtelBackend {
     duration: Histogram<f64>,
     client_duration: Histogram<f64>,
     reader: SharedReader,
+    /// The chaos settings in force, read by the observable gauges at each collection.
+    chaos: Arc<Mutex<ChaosSettings>>,
+    /// Kept so the gauges live as long as the backend.
+    chaos_gauges: Vec<ObservableGauge<f64>>,
 }
+
+/// The observable gauges of the chaos settings: name, unit, description, and how to read it.
+type ChaosGauge = (&'static str, &'static str, &'static str, fn(&ChaosSettings) -> f64);
+
+const CHAOS_GAUGES: [ChaosGauge; 5] = [
+    (
+        "prom_metrics_app.chaos.error_ratio",
+        "1",
+        "Share of application requests answered with an injected failure (chaos settings)",
+        |s| s.error_rate,
+    ),
+    (
+        "prom_metrics_app.chaos.error_status_code",
+        "",
+        "Status of injected failures (chaos settings)",
+        |s| f64::from(s.error_status),
+    ),
+    (
+        "prom_metrics_app.chaos.latency",
+        "s",
+        "Latency added to delayed application requests (chaos settings)",
+        |s| s.latency_seconds,
+    ),
+    (
+        "prom_metrics_app.chaos.jitter",
+        "s",
+        "Largest random latency added on top of the fixed one (chaos settings)",
+        |s| s.jitter_seconds,
+    ),
+    (
+        "prom_metrics_app.chaos.latency_ratio",
+        "1",
+        "Share of application requests that are delayed (chaos settings)",
+        |s| s.latency_rate,
+    ),
+];
 
 fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
     meter
@@ -47,7 +89,7 @@ impl OtelBackend {
                 .with_boundaries(BUCKETS.to_vec())
                 .build()
         };
-        let backend = Self {
+        let mut backend = Self {
             requests: counter(
                 meter,
                 "http_requests",
@@ -81,7 +123,26 @@ impl OtelBackend {
                 "Duration of the HTTP calls /chain makes to its downstreams",
             ),
             reader,
+            chaos_gauges: Vec::new(),
+            chaos: Arc::new(Mutex::new(ChaosSettings::default())),
         };
+        backend.chaos_gauges = CHAOS_GAUGES
+            .iter()
+            .map(|&(name, unit, description, read)| {
+                let chaos = backend.chaos.clone();
+                let builder = meter
+                    .f64_observable_gauge(name)
+                    .with_description(description)
+                    .with_callback(move |observer| {
+                        let settings = *chaos.lock().unwrap_or_else(PoisonError::into_inner);
+                        observer.observe(read(&settings), &[]);
+                    });
+                match unit {
+                    "" => builder.build(),
+                    unit => builder.with_unit(unit).build(),
+                }
+            })
+            .collect();
         // Each counter exists from the start, at zero, as on /metrics with the Prometheus backend:
         // a dashboard or an alert on http_error_5xx must not wait for the first 5xx.
         for counter in [
@@ -122,6 +183,10 @@ impl MetricsBackend for OtelBackend {
                 self.duration.record(seconds, &[a, b, c, d, error]);
             }
         }
+    }
+
+    fn set_chaos(&self, settings: &ChaosSettings) {
+        *self.chaos.lock().unwrap_or_else(PoisonError::into_inner) = *settings;
     }
 
     fn record_client(&self, call: &ClientRecord) {

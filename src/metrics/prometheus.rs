@@ -3,7 +3,11 @@
 //! Histogram observations made inside a sampled span carry its `trace_id` and `span_id` as an
 //! exemplar (OpenMetrics only), so a dashboard can jump from a latency bucket to a trace.
 
-use std::{fmt, sync::Arc, time::SystemTime};
+use std::{
+    fmt,
+    sync::{Arc, atomic::AtomicU64},
+    time::SystemTime,
+};
 
 use prometheus_client::{
     collector::Collector,
@@ -20,7 +24,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use crate::telemetry::Losses;
+use crate::{chaos::ChaosSettings, telemetry::Losses};
 
 use super::{
     BUCKETS, ClientRecord, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot,
@@ -132,7 +136,33 @@ pub struct PrometheusBackend {
     processing: Histogram,
     duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
     client_duration: Family<ClientLabels, Histogram, fn() -> Histogram>,
+    /// The chaos settings in force, in the order of [`CHAOS_GAUGES`].
+    chaos: [Gauge<f64, AtomicU64>; 5],
 }
+
+/// Names and help of the chaos settings' gauges.
+const CHAOS_GAUGES: [(&str, &str); 5] = [
+    (
+        "prom_metrics_app_chaos_error_ratio",
+        "Share of application requests answered with an injected failure (chaos settings)",
+    ),
+    (
+        "prom_metrics_app_chaos_error_status_code",
+        "Status of injected failures (chaos settings)",
+    ),
+    (
+        "prom_metrics_app_chaos_latency_seconds",
+        "Latency added to delayed application requests (chaos settings)",
+    ),
+    (
+        "prom_metrics_app_chaos_jitter_seconds",
+        "Largest random latency added on top of the fixed one (chaos settings)",
+    ),
+    (
+        "prom_metrics_app_chaos_latency_ratio",
+        "Share of application requests that are delayed (chaos settings)",
+    ),
+];
 
 impl Default for PrometheusBackend {
     fn default() -> Self {
@@ -209,6 +239,10 @@ impl PrometheusBackend {
             build,
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
+        let chaos: [Gauge<f64, AtomicU64>; 5] = Default::default();
+        for ((name, help), gauge) in CHAOS_GAUGES.iter().zip(&chaos) {
+            registry.register(*name, *help, gauge.clone());
+        }
 
         Self {
             registry,
@@ -219,6 +253,7 @@ impl PrometheusBackend {
             processing,
             duration,
             client_duration,
+            chaos,
         }
     }
 }
@@ -292,6 +327,19 @@ impl MetricsBackend for PrometheusBackend {
             request.trace.map(TraceExemplar::from),
             now,
         );
+    }
+
+    fn set_chaos(&self, settings: &ChaosSettings) {
+        let values = [
+            settings.error_rate,
+            f64::from(settings.error_status),
+            settings.latency_seconds,
+            settings.jitter_seconds,
+            settings.latency_rate,
+        ];
+        for (gauge, value) in self.chaos.iter().zip(values) {
+            gauge.set(value);
+        }
     }
 
     fn record_client(&self, call: &ClientRecord) {

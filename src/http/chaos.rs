@@ -1,0 +1,335 @@
+//! Fault injection over HTTP: the chaos layer on the application routes, `/status/{code}`, the
+//! `/chaos` page and the `/api/chaos` JSON API.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context as TaskContext, Poll},
+};
+
+use askama::Template;
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Request, State},
+    http::{HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Response},
+};
+use opentelemetry::{Context, KeyValue, trace::TraceContextExt as _};
+use tower::{Layer, Service};
+
+use super::{AppError, AppState};
+use crate::chaos::{Chaos, ChaosSettings, Decision};
+
+/// Header of an answer that chaos made, so that a client can tell it from a real failure.
+pub const INJECTED_HEADER: &str = "x-chaos-injected";
+
+/// Applies the chaos settings to the requests of one application route.
+#[derive(Clone)]
+pub struct ChaosLayer(pub Arc<Chaos>);
+
+impl<S> Layer<S> for ChaosLayer {
+    type Service = ChaosService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ChaosService {
+            inner,
+            chaos: self.0.clone(),
+        }
+    }
+}
+
+/// The service of [`ChaosLayer`].
+#[derive(Clone)]
+pub struct ChaosService<S> {
+    inner: S,
+    chaos: Arc<Chaos>,
+}
+
+type Injected<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
+
+impl<S> Service<Request> for ChaosService<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ChaosFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let decision = self.chaos.decide();
+        if decision == Decision::default() {
+            return ChaosFuture::Untouched {
+                inner: self.inner.call(request),
+            };
+        }
+        // Chaos is on for this request: a boxed future costs nothing next to the delay.
+        let mut inner = self.inner.clone();
+        std::mem::swap(&mut inner, &mut self.inner);
+        ChaosFuture::Injected {
+            future: Box::pin(inject(decision, inner, request)),
+        }
+    }
+}
+
+/// Waits, then fails or calls the handler, as `decision` says; each step is an event on the
+/// request's span (the tracing layer attaches its context on every poll).
+async fn inject<S>(decision: Decision, mut inner: S, request: Request) -> Result<Response, S::Error>
+where
+    S: Service<Request, Response = Response>,
+{
+    if let Some(delay) = decision.delay {
+        mark(
+            "chaos.latency",
+            KeyValue::new("chaos.delay_seconds", delay.as_secs_f64()),
+        );
+        tokio::time::sleep(delay).await;
+    }
+    match decision.error_status {
+        Some(status) => {
+            mark(
+                "chaos.error",
+                KeyValue::new("http.response.status_code", i64::from(status)),
+            );
+            Ok(injected_failure(status))
+        }
+        None => {
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+            inner.call(request).await
+        }
+    }
+}
+
+/// Marks the current span as changed by chaos: the attribute `chaos.injected` and an event.
+fn mark(event: &'static str, attribute: KeyValue) {
+    Context::map_current(|context| {
+        let span = context.span();
+        span.set_attribute(KeyValue::new("chaos.injected", true));
+        span.add_event(event, vec![attribute]);
+    });
+}
+
+/// The answer of an injected failure: the status, a short reason and [`INJECTED_HEADER`].
+fn injected_failure(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (
+        status,
+        format!("{status}: failure injected by the chaos settings (/chaos)\n"),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(INJECTED_HEADER, HeaderValue::from_static("error"));
+    response
+}
+
+pin_project_lite::pin_project! {
+    /// The handler's own future, or, when chaos acts, the boxed injection.
+    #[project = ChaosFutureProjection]
+    pub enum ChaosFuture<F, E> {
+        Untouched { #[pin] inner: F },
+        Injected { future: Injected<E> },
+    }
+}
+
+impl<F, E> Future for ChaosFuture<F, E>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ChaosFutureProjection::Untouched { inner } => inner.poll(cx),
+            ChaosFutureProjection::Injected { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// `/status/{code}`: answers with `code`, from 200 to 599, and a short body. Counted like any
+/// application route. An informational status (1xx) cannot end an HTTP exchange (the server would
+/// turn it into a 500), so it is refused with the other invalid codes.
+pub async fn any_status(Path(code): Path<String>) -> Result<Response, AppError> {
+    let status = code
+        .parse::<u16>()
+        .ok()
+        .filter(|code| (200..=599).contains(code))
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "invalid status code {:?}: expected a number from 200 to 599 (a 1xx status cannot be a final answer)",
+                code.chars().take(16).collect::<String>()
+            ))
+        })?;
+    let reason = status.canonical_reason().unwrap_or("");
+    Ok((status, format!("{} {reason}\n", status.as_u16())).into_response())
+}
+
+/// `GET /api/chaos`: the settings in force.
+pub async fn get_chaos(State(state): State<AppState>) -> Json<ChaosSettings> {
+    Json(state.chaos.settings())
+}
+
+/// `PUT /api/chaos`: replaces the settings with the JSON body (fields left out take their "off"
+/// value); a body that does not parse or is out of range gets 400 and changes nothing.
+pub async fn put_chaos(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<ChaosSettings>, AppError> {
+    let settings: ChaosSettings = serde_json::from_slice(&body)
+        .map_err(|err| AppError::BadRequest(format!("invalid chaos settings: {err}")))?;
+    let settings = state
+        .chaos
+        .replace(settings)
+        .map_err(|err| AppError::BadRequest(format!("invalid chaos settings: {err}")))?;
+    tracing::info!(?settings, "chaos settings replaced");
+    Ok(Json(settings))
+}
+
+/// `DELETE /api/chaos`: back to the settings the app started with.
+pub async fn delete_chaos(State(state): State<AppState>) -> Json<ChaosSettings> {
+    let settings = state.chaos.reset();
+    tracing::info!(?settings, "chaos settings reset");
+    Json(settings)
+}
+
+#[derive(Template)]
+#[template(path = "chaos.html")]
+struct ChaosPage {
+    settings: ChaosSettings,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /chaos`: the settings as a form.
+pub async fn get_chaos_page(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+    render(ChaosPage {
+        settings: state.chaos.settings(),
+        message: None,
+        error: None,
+    })
+}
+
+/// `POST /chaos`: applies the form (or, with `action=reset`, the start settings) and shows the
+/// page again; an invalid value gets 400 and the form with the reason.
+pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Response {
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let result = if fields.iter().any(|(k, v)| k == "action" && v == "reset") {
+        Ok(state.chaos.reset())
+    } else {
+        from_form(&fields).and_then(|settings| {
+            state
+                .chaos
+                .replace(settings)
+                .map_err(|err| err.to_string())
+        })
+    };
+    let (status, page) = match result {
+        Ok(settings) => {
+            tracing::info!(?settings, "chaos settings replaced from the form");
+            (
+                StatusCode::OK,
+                ChaosPage {
+                    settings,
+                    message: Some("Settings applied.".to_string()),
+                    error: None,
+                },
+            )
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            ChaosPage {
+                settings: state.chaos.settings(),
+                message: None,
+                error: Some(error),
+            },
+        ),
+    };
+    match render(page) {
+        Ok(html) => (status, html).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Reads the form's fields; an empty or missing field takes its "off" value.
+fn from_form(fields: &[(String, String)]) -> Result<ChaosSettings, String> {
+    let mut settings = ChaosSettings::default();
+    for (name, value) in fields {
+        let value = value.trim();
+        if value.is_empty() || name == "action" {
+            continue;
+        }
+        let number = || {
+            value
+                .parse::<f64>()
+                .map_err(|_| format!("{name} must be a number, not {value:?}"))
+        };
+        match name.as_str() {
+            "error_rate" => settings.error_rate = number()?,
+            "error_status" => {
+                settings.error_status = value
+                    .parse()
+                    .map_err(|_| format!("error_status must be a status code, not {value:?}"))?
+            }
+            "latency_seconds" => settings.latency_seconds = number()?,
+            "jitter_seconds" => settings.jitter_seconds = number()?,
+            "latency_rate" => settings.latency_rate = number()?,
+            other => return Err(format!("unknown field {other:?}")),
+        }
+    }
+    Ok(settings)
+}
+
+fn render(page: ChaosPage) -> Result<Html<String>, AppError> {
+    page.render()
+        .map(Html)
+        .map_err(|err| AppError::Internal(format!("rendering the chaos page: {err}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_form_reads_every_field_and_leaves_empty_ones_off() {
+        let settings = from_form(&fields(&[
+            ("error_rate", "0.5"),
+            ("error_status", "503"),
+            ("latency_seconds", "0.2"),
+            ("jitter_seconds", ""),
+            ("latency_rate", "1"),
+        ]))
+        .unwrap();
+
+        assert_eq!(
+            settings,
+            ChaosSettings {
+                error_rate: 0.5,
+                error_status: 503,
+                latency_seconds: 0.2,
+                jitter_seconds: 0.0,
+                latency_rate: 1.0,
+            }
+        );
+    }
+
+    #[test]
+    fn the_form_names_a_bad_field() {
+        let err = from_form(&fields(&[("error_rate", "half")])).unwrap_err();
+
+        assert!(err.contains("error_rate") && err.contains("half"), "{err}");
+    }
+}
