@@ -15,14 +15,13 @@ use std::{
 };
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// The longest latency (fixed plus jitter) that may be injected, as for `/do_task`.
 pub const MAX_LATENCY_SECONDS: f64 = 60.0;
 
-/// What to inject. Every field has an "off" default, so `{}` means no chaos.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// What to inject. Every field has an "off" default: [`ChaosSettings::default`] injects nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ChaosSettings {
     /// Share of application requests answered with `error_status` instead of their handler's
     /// answer, from 0 to 1.
@@ -104,7 +103,8 @@ impl ChaosSettings {
     /// Whether these settings change any request.
     pub fn is_active(&self) -> bool {
         self.error_rate > 0.0
-            || (self.latency_rate > 0.0 && (self.latency_seconds > 0.0 || self.jitter_seconds > 0.0))
+            || (self.latency_rate > 0.0
+                && (self.latency_seconds > 0.0 || self.jitter_seconds > 0.0))
     }
 }
 
@@ -246,9 +246,11 @@ mod tests {
         let delays: Vec<Duration> = (0..10_000).filter_map(|_| chaos.decide().delay).collect();
 
         assert!((4_800..=5_200).contains(&delays.len()), "{}", delays.len());
-        assert!(delays.iter().all(|d| {
-            *d >= Duration::from_millis(100) && *d <= Duration::from_millis(150)
-        }));
+        assert!(
+            delays
+                .iter()
+                .all(|d| { *d >= Duration::from_millis(100) && *d <= Duration::from_millis(150) })
+        );
         let mean = delays.iter().sum::<Duration>().as_secs_f64() / delays.len() as f64;
         assert!((mean - 0.125).abs() < 0.002, "mean {mean}");
     }

@@ -322,7 +322,9 @@ impl Config {
         config.chaos_settings().map_err(|err| {
             Self::command().error(
                 ErrorKind::ArgumentConflict,
-                format!("CHAOS_LATENCY (--chaos-latency) plus CHAOS_JITTER (--chaos-jitter): {err}"),
+                format!(
+                    "CHAOS_LATENCY (--chaos-latency) plus CHAOS_JITTER (--chaos-jitter): {err}"
+                ),
             )
         })?;
         Ok(config)

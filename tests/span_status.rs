@@ -91,3 +91,59 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
         "a 4xx is the client's error, not the server's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_injected_failure_says_so_on_its_span() {
+    use opentelemetry::trace::{Status, TracerProvider as _};
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let config = Config::try_parse_args([
+        "prom-metrics-app",
+        "--chaos-error-rate",
+        "1",
+        "--chaos-latency",
+        "1ms",
+    ])
+    .unwrap();
+    let state = AppState::traced(
+        Arc::new(PrometheusBackend::new()),
+        &config,
+        provider.tracer("test"),
+        None,
+    );
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
+        .await
+        .unwrap();
+    let address = server.local_addr().unwrap();
+    tokio::spawn(server.run_with(
+        prom_metrics_app::http::counted_routes(),
+        std::future::pending(),
+    ));
+
+    let response = reqwest::get(format!("http://{address}/")).await.unwrap();
+    provider.force_flush().unwrap();
+
+    assert_eq!(response.status().as_u16(), 500);
+    let spans = exporter.get_finished_spans().unwrap();
+    let span = spans
+        .iter()
+        .find(|s| s.name == "GET /")
+        .expect("a span for /");
+    assert!(
+        matches!(span.status, Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    let injected = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "chaos.injected");
+    assert_eq!(
+        injected.map(|kv| kv.value.to_string()).as_deref(),
+        Some("true")
+    );
+    let events: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(events, ["chaos.latency", "chaos.error"]);
+}

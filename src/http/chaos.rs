@@ -182,12 +182,13 @@ pub async fn put_chaos(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<ChaosSettings>, AppError> {
-    let settings: ChaosSettings = serde_json::from_slice(&body)
-        .map_err(|err| AppError::BadRequest(format!("invalid chaos settings: {err}")))?;
+    let invalid =
+        |reason: String| AppError::BadRequest(format!("invalid chaos settings: {reason}"));
+    let settings = from_json(&body).map_err(invalid)?;
     let settings = state
         .chaos
         .replace(settings)
-        .map_err(|err| AppError::BadRequest(format!("invalid chaos settings: {err}")))?;
+        .map_err(|err| invalid(err.to_string()))?;
     tracing::info!(?settings, "chaos settings replaced");
     Ok(Json(settings))
 }
@@ -223,12 +224,8 @@ pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Resp
     let result = if fields.iter().any(|(k, v)| k == "action" && v == "reset") {
         Ok(state.chaos.reset())
     } else {
-        from_form(&fields).and_then(|settings| {
-            state
-                .chaos
-                .replace(settings)
-                .map_err(|err| err.to_string())
-        })
+        from_form(&fields)
+            .and_then(|settings| state.chaos.replace(settings).map_err(|err| err.to_string()))
     };
     let (status, page) = match result {
         Ok(settings) => {
@@ -255,6 +252,42 @@ pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Resp
         Ok(html) => (status, html).into_response(),
         Err(err) => err.into_response(),
     }
+}
+
+/// Reads a JSON object of settings; a field left out takes its "off" value, an unknown one is
+/// refused (a typo must not pass for "off").
+fn from_json(body: &[u8]) -> Result<ChaosSettings, String> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|err| format!("expected a JSON object of settings: {err}"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("expected a JSON object of settings, not {value}"))?;
+    let mut settings = ChaosSettings::default();
+    for (name, value) in object {
+        let number = || {
+            value
+                .as_f64()
+                .ok_or_else(|| format!("{name} must be a number, not {value}"))
+        };
+        match name.as_str() {
+            "error_rate" => settings.error_rate = number()?,
+            "error_status" => {
+                settings.error_status = value
+                    .as_u64()
+                    .and_then(|status| u16::try_from(status).ok())
+                    .ok_or_else(|| format!("error_status must be a status code, not {value}"))?
+            }
+            "latency_seconds" => settings.latency_seconds = number()?,
+            "jitter_seconds" => settings.jitter_seconds = number()?,
+            "latency_rate" => settings.latency_rate = number()?,
+            other => {
+                return Err(format!(
+                    "unknown field {other:?}; the fields are error_rate, error_status, latency_seconds, jitter_seconds and latency_rate"
+                ));
+            }
+        }
+    }
+    Ok(settings)
 }
 
 /// Reads the form's fields; an empty or missing field takes its "off" value.
@@ -324,6 +357,24 @@ mod tests {
                 latency_rate: 1.0,
             }
         );
+    }
+
+    #[test]
+    fn json_fields_left_out_are_off_and_unknown_ones_are_refused() {
+        let settings = from_json(br#"{"error_rate": 0.5, "error_status": 503}"#).unwrap();
+        let unknown = from_json(br#"{"error_rat": 0.5}"#).unwrap_err();
+        let wrong_type = from_json(br#"{"latency_seconds": "1s"}"#).unwrap_err();
+
+        assert_eq!(
+            settings,
+            ChaosSettings {
+                error_rate: 0.5,
+                error_status: 503,
+                ..ChaosSettings::default()
+            }
+        );
+        assert!(unknown.contains("unknown field \"error_rat\""), "{unknown}");
+        assert!(wrong_type.contains("latency_seconds"), "{wrong_type}");
     }
 
     #[test]

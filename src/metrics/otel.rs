@@ -35,7 +35,12 @@ pub struct OtelBackend {
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
-type ChaosGauge = (&'static str, &'static str, &'static str, fn(&ChaosSettings) -> f64);
+type ChaosGauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ChaosSettings) -> f64,
+);
 
 const CHAOS_GAUGES: [ChaosGauge; 5] = [
     (

@@ -3,6 +3,7 @@
 
 mod browser;
 mod chain;
+mod chaos;
 mod config;
 mod conformance;
 mod container;

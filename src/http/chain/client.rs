@@ -120,7 +120,7 @@ impl Client {
             .tracer
             .span_builder("GET")
             .with_kind(SpanKind::Client);
-        if tracing.attributes {
+        if tracing.ids_only.is_none() {
             span = span.with_attributes([
                 KeyValue::new("http.request.method", "GET"),
                 KeyValue::new("server.address", downstream.address.clone()),
@@ -167,7 +167,7 @@ impl Client {
             answer,
             error_type,
             duration,
-            tracing.attributes,
+            tracing.ids_only.is_none(),
         );
         context.span().end();
         call
