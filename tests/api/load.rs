@@ -31,7 +31,7 @@ fn stderr(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn load_summary_matches_the_apps_counters_exactly() {
     let app = spawn_app().await;
-    let mix = "/=60,/do_task?seconds=0=20,/random=20";
+    let mix = "/=50,/do_task?seconds=0=20,/status/500=10,/random=20";
 
     let output = load(&[
         "--target",
@@ -66,11 +66,18 @@ async fn load_summary_matches_the_apps_counters_exactly() {
         value(&metrics, "http_error_4xx_total"),
         count(&summary["status_codes"]["404"])
     );
-    // The seed decides which path each request takes: /random is the only 404.
+    assert_eq!(
+        value(&metrics, "http_error_5xx_total"),
+        count(&summary["status_codes"]["500"])
+    );
+    // The seed decides which path each request takes: /status/500 is the only 500 and /random
+    // the only 404.
     let mix = Mix::parse(mix).unwrap();
     let mut rng = StdRng::seed_from_u64(1);
-    let random = (0..400).filter(|_| mix.pick(&mut rng) == 2).count();
-    assert_eq!(count(&summary["status_codes"]["404"]), random as f64);
+    let picks: Vec<usize> = (0..400).map(|_| mix.pick(&mut rng)).collect();
+    let picked = |index| picks.iter().filter(|&&p| p == index).count() as f64;
+    assert_eq!(count(&summary["status_codes"]["500"]), picked(2));
+    assert_eq!(count(&summary["status_codes"]["404"]), picked(3));
     assert_eq!(summary["seed"], 1);
 }
 
