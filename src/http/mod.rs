@@ -1,21 +1,25 @@
 //! HTTP: the route table, the middleware order and the handlers ([`chain`] also makes the app's
 //! only outgoing calls).
 //!
-//! Request flow, outermost first: routing (so the route template is known) -> `trace` (server
+//! Request flow, outermost first: routing (so the route template is known) -> security headers
+//! ([`headers`], on every response, added after the others have seen it) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
 //! -> `chaos` (injected latency and failures, counted routes only, so they are counted like real
 //! ones) -> handler. The route table is written down once ([`counted_routes`] and the uncounted routes
 //! beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
 //! without the two layers, as a benchmark baseline.
 
+pub mod about;
 pub mod chain;
 pub mod chaos;
 mod error;
+pub mod headers;
 mod middleware;
 mod pages;
 mod probes;
 mod scrape;
 mod trace;
+pub mod view_metrics;
 
 use std::sync::{
     Arc,
@@ -55,6 +59,8 @@ pub struct AppState {
     pub exporter: &'static str,
     /// The home page, rendered once.
     pub home: axum::body::Bytes,
+    /// The running configuration, without secrets, as the pages show it.
+    pub about: Arc<about::About>,
     /// This instance's id and downstreams, for `/chain`.
     pub chain: Arc<chain::Chain>,
     /// The fault injection settings in force.
@@ -96,8 +102,10 @@ impl AppState {
                 Box::new(move |settings| backend.set_chaos(settings))
             },
         ));
+        let about = Arc::new(about::About::of(config));
         Self {
-            home: pages::home_page(backend.name(), exporter),
+            home: pages::home_page(&about),
+            about,
             backend,
             ready: Arc::new(AtomicBool::new(true)),
             tracing: Arc::new(Tracing {
@@ -142,12 +150,16 @@ fn uncounted_routes() -> Vec<Route> {
     vec![
         (
             "/view_metrics",
-            get(pages::view_metrics).post(pages::view_metrics),
+            get(view_metrics::get_view_metrics).post(view_metrics::get_view_metrics),
         ),
         ("/metrics", get(scrape::get_metrics)),
         ("/healthz", get(probes::get_healthz)),
         ("/readyz", get(probes::get_readyz)),
         ("/static/style.css", get(pages::get_stylesheet)),
+        (
+            "/static/view_metrics.js",
+            get(pages::get_view_metrics_script),
+        ),
         ("/static/favicon.svg", get(pages::get_favicon)),
         ("/favicon.ico", get(pages::get_favicon)),
         // The controls are never subject to the chaos they control.
@@ -180,6 +192,7 @@ pub fn uninstrumented(state: AppState) -> Router {
         })
         .fallback(pages::not_found)
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(headers::layer())
         .with_state(state)
 }
 
@@ -207,6 +220,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         .fallback(pages::not_found.layer(count(UNMATCHED_ROUTE)))
         .layer(
             ServiceBuilder::new()
+                .layer(headers::layer())
                 .layer(trace::TraceLayer(state.tracing.clone()))
                 .layer(CatchPanicLayer::custom(error::panic_response)),
         )

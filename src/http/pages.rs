@@ -15,8 +15,7 @@ use opentelemetry::{
     trace::{TraceContextExt as _, Tracer as _},
 };
 
-use super::{AppError, AppState};
-use crate::metrics::Snapshot;
+use super::{AppError, AppState, about::About};
 
 /// The longest `/do_task` may be asked to take, in seconds.
 pub const MAX_TASK_SECONDS: f64 = 60.0;
@@ -25,18 +24,8 @@ pub const DEFAULT_TASK_SECONDS: f64 = 5.0;
 
 #[derive(Template)]
 #[template(path = "index.html")]
-struct HomePage {
-    version: &'static str,
-    backend: &'static str,
-    exporter: &'static str,
-    scraped: bool,
-}
-
-#[derive(Template)]
-#[template(path = "view_metrics.html")]
-struct MetricsPage {
-    backend: &'static str,
-    snapshot: Snapshot,
+struct HomePage<'a> {
+    about: &'a About,
 }
 
 #[derive(Template)]
@@ -66,28 +55,14 @@ pub async fn get_home(State(state): State<AppState>) -> Html<Bytes> {
 }
 
 /// The home page: what it shows is fixed at start, so it is rendered once, not per request.
-pub fn home_page(backend: &'static str, exporter: &'static str) -> Bytes {
-    let page = HomePage {
-        version: crate::VERSION,
-        backend,
-        exporter,
-        scraped: backend == "prometheus",
-    };
-    match page.render() {
+pub fn home_page(about: &About) -> Bytes {
+    match (HomePage { about }).render() {
         Ok(html) => Bytes::from(html),
         Err(err) => {
             tracing::error!(%err, "rendering the home page");
             Bytes::from_static(b"prom-metrics-app")
         }
     }
-}
-
-/// `/view_metrics`: the current values, read from the backend itself. Not counted.
-pub async fn view_metrics(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    render(&MetricsPage {
-        backend: state.backend.name(),
-        snapshot: state.backend.snapshot(),
-    })
 }
 
 /// `/do_task`: simulated work of 5 s, or `?seconds=` from 0 to 60, in a child span of its own.
@@ -149,6 +124,14 @@ pub async fn get_stylesheet() -> impl IntoResponse {
     asset(
         "text/css; charset=utf-8",
         include_str!("../../static/style.css"),
+    )
+}
+
+/// The script that refreshes `/view_metrics` in place, embedded.
+pub async fn get_view_metrics_script() -> impl IntoResponse {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/view_metrics.js"),
     )
 }
 

@@ -8,6 +8,7 @@ mod exposition;
 pub mod otel;
 mod process;
 pub mod prometheus;
+mod quantile;
 mod snapshot;
 
 use std::{sync::Arc, time::Duration};
@@ -23,7 +24,8 @@ use crate::{
 };
 
 pub use exposition::Format;
-pub use snapshot::{Bucket, Snapshot};
+pub use quantile::histogram_quantile;
+pub use snapshot::{Bucket, Process, Series, Snapshot};
 
 /// Upper bounds of the request histograms, in seconds: the Flask original's buckets.
 pub const BUCKETS: [f64; 14] = [
@@ -170,7 +172,8 @@ pub trait MetricsBackend: Send + Sync + 'static {
     /// Exports `settings` as the chaos gauges, from now on; called at start and on every change.
     fn set_chaos(&self, settings: &ChaosSettings);
 
-    /// The current values of the original's families, read from the backend itself.
+    /// The current values of the original's families, the series of the per-route duration
+    /// histogram and the process figures, read from the backend itself.
     fn snapshot(&self) -> Snapshot;
 
     /// The scrape exposition in `format`, or `None` when this backend is not scraped (it pushes).

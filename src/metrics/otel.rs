@@ -9,12 +9,13 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
-    data::{AggregatedMetrics, MetricData, ResourceMetrics},
+    data::{AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics},
     reader::MetricReader,
 };
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, URL_SCHEME,
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
+    URL_SCHEME,
 };
 use crate::{chaos::ChaosSettings, telemetry::SharedReader};
 
@@ -247,6 +248,12 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
                 }
             }
             AggregatedMetrics::F64(MetricData::Histogram(histogram))
+                if metric.name() == "http.server.request.duration" =>
+            {
+                snapshot.series = histogram.data_points().map(series_of).collect();
+                Series::sort(&mut snapshot.series);
+            }
+            AggregatedMetrics::F64(MetricData::Histogram(histogram))
                 if metric.name() == "request_processing_seconds" =>
             {
                 if let Some(point) = histogram.data_points().next() {
@@ -268,6 +275,28 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
     snapshot
 }
 
+/// One series of `http.server.request.duration`, its attributes under their Prometheus names.
+fn series_of(point: &HistogramDataPoint<f64>) -> Series {
+    let mut series = Series {
+        buckets: Snapshot::cumulative(&point.bounds().collect::<Vec<_>>(), point.bucket_counts()),
+        count: point.count(),
+        sum: point.sum(),
+        ..Series::default()
+    };
+    for kv in point.attributes() {
+        let value = kv.value.as_str().into_owned();
+        match kv.key.as_str() {
+            "http.request.method" => series.method = value,
+            "http.route" => series.route = value,
+            "http.response.status_code" => series.status = value.parse().unwrap_or(0),
+            "url.scheme" => series.url_scheme = value,
+            "error.type" => series.error_type = Some(value),
+            _ => {}
+        }
+    }
+    series
+}
+
 #[cfg(test)]
 mod tests {
     use opentelemetry::metrics::MeterProvider;
@@ -286,6 +315,32 @@ mod tests {
             &provider.meter("test"),
             reader,
         ));
+    }
+
+    #[test]
+    fn the_snapshot_lists_each_route_series_and_no_process() {
+        let reader = SharedReader::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        let backend = OtelBackend::new(&provider.meter("test"), reader);
+
+        backend.record(&crate::metrics::conformance::record(503, 3));
+        backend.record(&crate::metrics::conformance::record(200, 30));
+        backend.record(&crate::metrics::conformance::record(200, 300));
+        let snapshot = backend.snapshot();
+
+        let summary: Vec<_> = snapshot
+            .series
+            .iter()
+            .map(|s| (s.route.as_str(), s.status, s.error_type.as_deref(), s.count))
+            .collect();
+        assert_eq!(summary, [("/", 200, None, 2), ("/", 503, Some("503"), 1)]);
+        let ok = &snapshot.series[0];
+        assert_eq!((ok.method.as_str(), ok.url_scheme.as_str()), ("GET", "http"));
+        assert_eq!(ok.buckets.len(), BUCKETS.len() + 1);
+        assert_eq!(ok.buckets[4].count, 1, "30 ms is under 75 ms");
+        assert_eq!(snapshot.process, None);
     }
 
     #[test]

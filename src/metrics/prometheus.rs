@@ -26,6 +26,8 @@ use prometheus_client::{
 
 use crate::{chaos::ChaosSettings, telemetry::Losses};
 
+mod parse;
+
 use super::{
     BUCKETS, ClientRecord, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot,
     TraceRef, URL_SCHEME, process,
@@ -365,7 +367,7 @@ impl MetricsBackend for PrometheusBackend {
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             return Snapshot::default();
         }
-        parse_snapshot(&text)
+        parse::snapshot(&text)
     }
 
     fn encode(&self, format: Format) -> Option<Result<String, fmt::Error>> {
@@ -384,44 +386,6 @@ impl MetricsBackend for PrometheusBackend {
     fn name(&self) -> &'static str {
         "prometheus"
     }
-}
-
-/// Reads the original's families from an OpenMetrics exposition.
-fn parse_snapshot(text: &str) -> Snapshot {
-    let mut snapshot = Snapshot::default();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        // Drop an exemplar (` # {...} v`) before splitting off the value.
-        let sample = line.split(" # ").next().unwrap_or(line);
-        let Some((series, value)) = sample.rsplit_once(' ') else {
-            continue;
-        };
-        let count = value.parse::<f64>().unwrap_or(0.0);
-        match series {
-            "http_requests_total" => snapshot.requests = count as u64,
-            "http_successful_request_total" => snapshot.successful = count as u64,
-            "http_error_4xx_total" => snapshot.error_4xx = count as u64,
-            "http_error_5xx_total" => snapshot.error_5xx = count as u64,
-            "request_processing_seconds_count" => snapshot.count = count as u64,
-            "request_processing_seconds_sum" => snapshot.sum = count,
-            _ => {
-                if let Some(le) = series
-                    .strip_prefix("request_processing_seconds_bucket{le=\"")
-                    .and_then(|rest| rest.strip_suffix("\"}"))
-                {
-                    let le = if le == "+Inf" {
-                        f64::INFINITY
-                    } else {
-                        le.parse().unwrap_or(f64::NAN)
-                    };
-                    snapshot.buckets.push(super::Bucket {
-                        le,
-                        count: count as u64,
-                    });
-                }
-            }
-        }
-    }
-    snapshot
 }
 
 #[cfg(test)]
@@ -505,6 +469,30 @@ mod tests {
             assert!(text.contains(series), "{series} in {text}");
         }
         assert_eq!(backend.snapshot().requests, 0, "calls are not requests");
+    }
+
+    #[test]
+    fn the_snapshot_lists_each_route_series_and_the_process() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&record(503, 3));
+        backend.record(&record(200, 30));
+        backend.record(&record(200, 300));
+        let snapshot = backend.snapshot();
+
+        let summary: Vec<_> = snapshot
+            .series
+            .iter()
+            .map(|s| (s.route.as_str(), s.status, s.error_type.as_deref(), s.count))
+            .collect();
+        assert_eq!(summary, [("/", 200, None, 2), ("/", 503, Some("503"), 1)]);
+        let ok = &snapshot.series[0];
+        assert_eq!((ok.method.as_str(), ok.url_scheme.as_str()), ("GET", "http"));
+        assert_eq!(ok.buckets.len(), BUCKETS.len() + 1);
+        assert_eq!(ok.buckets[4].count, 1, "30 ms is under 75 ms");
+        assert!((ok.sum - 0.33).abs() < 1e-9);
+        let process = snapshot.process.expect("process figures on Linux");
+        assert!(process.resident_memory_bytes > 0.0 && process.open_fds >= 3.0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! A backend-neutral view of the original's families, for `/view_metrics`.
+//! A backend-neutral view of the original's families, of the per-route duration histogram and of
+//! the process, for `/view_metrics`.
 
-/// Current values of the original's counters and of `request_processing_seconds`.
+/// Current values of the original's counters and of `request_processing_seconds`, the series of
+/// `http_server_request_duration_seconds`, and the process figures where the backend has them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     /// `http_requests_total`.
@@ -17,6 +19,59 @@ pub struct Snapshot {
     pub count: u64,
     /// `request_processing_seconds_sum`, in seconds.
     pub sum: f64,
+    /// Every series of `http_server_request_duration_seconds`, sorted by route, method and status.
+    pub series: Vec<Series>,
+    /// The process figures; `None` where the backend does not export them (OpenTelemetry).
+    pub process: Option<Process>,
+}
+
+/// One series of the semantic-convention histogram `http_server_request_duration_seconds`
+/// (`http.server.request.duration` with the OpenTelemetry backend).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// `http_request_method`.
+    pub method: String,
+    /// `http_route`: a route template or `unmatched`.
+    pub route: String,
+    /// `http_response_status_code`.
+    pub status: u16,
+    /// `url_scheme`.
+    pub url_scheme: String,
+    /// `error_type`, absent on success.
+    pub error_type: Option<String>,
+    /// Cumulative buckets, `+Inf` last.
+    pub buckets: Vec<Bucket>,
+    /// Number of requests in the series.
+    pub count: u64,
+    /// Their total duration, in seconds.
+    pub sum: f64,
+}
+
+impl Series {
+    /// The order series are listed in: route, method, status, error type.
+    pub fn sort(series: &mut [Series]) {
+        series.sort_by(|a, b| {
+            (&a.route, &a.method, a.status, &a.error_type).cmp(&(
+                &b.route,
+                &b.method,
+                b.status,
+                &b.error_type,
+            ))
+        });
+    }
+}
+
+/// The standard `process_*` figures, as the Prometheus backend exports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Process {
+    /// `process_cpu_seconds_total`: user and system CPU time.
+    pub cpu_seconds: f64,
+    /// `process_resident_memory_bytes`.
+    pub resident_memory_bytes: f64,
+    /// `process_open_fds`.
+    pub open_fds: f64,
+    /// `process_start_time_seconds`: Unix time the process started.
+    pub start_time_seconds: f64,
 }
 
 /// One cumulative histogram bucket.

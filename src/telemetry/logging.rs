@@ -210,7 +210,7 @@ fn push_hex(line: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a Unix time, by Howard Hinnant's days-to-civil algorithm.
-fn date_time(unix_seconds: u64) -> [u8; 19] {
+pub(crate) fn date_time(unix_seconds: u64) -> [u8; 19] {
     let days = (unix_seconds / 86_400) as i64;
     let second_of_day = unix_seconds % 86_400;
     let z = days + 719_468;

@@ -13,7 +13,7 @@ use std::{
 use prom_metrics_app::{
     config::Config,
     http::{self, AppState, Route},
-    metrics::prometheus::PrometheusBackend,
+    metrics::{MetricsBackend, prometheus::PrometheusBackend},
     server::Server,
 };
 
@@ -37,7 +37,16 @@ pub async fn spawn_app_with(routes: Vec<Route>) -> TestApp {
 
 /// Starts the app with `config` and `routes` as its counted routes.
 pub async fn spawn_app_configured(config: Config, routes: Vec<Route>) -> TestApp {
-    let state = AppState::new(Arc::new(PrometheusBackend::new()), &config);
+    spawn_app_recording_into(Arc::new(PrometheusBackend::new()), config, routes).await
+}
+
+/// Starts the app recording into `backend`, with `config` and `routes` as its counted routes.
+pub async fn spawn_app_recording_into(
+    backend: Arc<dyn MetricsBackend>,
+    config: Config,
+    routes: Vec<Route>,
+) -> TestApp {
+    let state = AppState::new(backend, &config);
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), &config)
         .await
         .expect("binding port 0 on loopback");

@@ -1,0 +1,424 @@
+//! `/view_metrics`: the backend's current values as an HTML page (an inline SVG bar chart and
+//! tables, refreshed in place by `/static/view_metrics.js`) or as a versioned JSON snapshot
+//! (`Accept: application/json` or `?format=json`). Neither form counts anything.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use askama::Template;
+use axum::{
+    Json,
+    extract::{RawQuery, State},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use super::{AppError, AppState, about::About};
+use crate::metrics::{Bucket, Process, Series, Snapshot, histogram_quantile};
+
+/// The version of the JSON snapshot's shape (`docs/view_metrics.schema.json`); raised on any
+/// change that could break a reader.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Height of the chart's plot area and the y of its baseline, in SVG units; the script uses the
+/// same numbers, read from the `<svg>` element's data attributes.
+const PLOT_HEIGHT: f64 = 160.0;
+const BASELINE: f64 = 180.0;
+const BAR_STEP: f64 = 40.0;
+const BAR_WIDTH: f64 = 30.0;
+const PLOT_LEFT: f64 = 10.0;
+
+/// `/view_metrics`: JSON when asked for (`?format=json`, or an `Accept` preferring
+/// `application/json`), the page otherwise.
+pub async fn get_view_metrics(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let json = wants_json(query.as_deref(), accept)?;
+    let snapshot = state.backend.snapshot();
+    let now = SystemTime::now();
+    let headers = [
+        (header::VARY, "Accept"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    if json {
+        let body = SnapshotJson::new(&snapshot, &state.about, now);
+        return Ok((headers, Json(body)).into_response());
+    }
+    let page = MetricsPage::new(&snapshot, &state.about, now);
+    let html = page
+        .render()
+        .map_err(|err| AppError::Internal(format!("rendering /view_metrics: {err}")))?;
+    Ok((headers, axum::response::Html(html)).into_response())
+}
+
+/// Whether to answer JSON: `format=json` or `format=html` decide; without it, JSON when
+/// `application/json` has a positive quality at least that of `text/html` (the earlier wins a
+/// tie). A browser's `Accept` never names `application/json`, so it gets the page.
+fn wants_json(query: Option<&str>, accept: Option<&str>) -> Result<bool, AppError> {
+    let format = query
+        .into_iter()
+        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+        .find_map(|(key, value)| (key == "format").then_some(value));
+    match format.as_deref() {
+        Some("json") => return Ok(true),
+        Some("html") => return Ok(false),
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "format must be json or html, got '{}'",
+                other.chars().take(32).collect::<String>()
+            )));
+        }
+        None => {}
+    }
+    let mut json = None;
+    let mut html = None;
+    for (index, range) in accept.unwrap_or("").split(',').enumerate() {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f64>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "application/json" => json = json.or(Some((quality, index))),
+            "text/html" => html = html.or(Some((quality, index))),
+            _ => {}
+        }
+    }
+    Ok(match (json, html) {
+        (Some((q, _)), None) => q > 0.0,
+        (Some((jq, ji)), Some((hq, hi))) => jq > 0.0 && (jq > hq || (jq == hq && ji < hi)),
+        (None, _) => false,
+    })
+}
+
+/// RFC 3339 in UTC with milliseconds, as JavaScript's `toISOString` writes it.
+fn iso(seconds: f64) -> String {
+    let millis = (seconds * 1000.0).round().max(0.0) as u64;
+    let date = crate::telemetry::date_time(millis / 1000);
+    format!(
+        "{}.{:03}Z",
+        String::from_utf8_lossy(&date),
+        millis % 1000
+    )
+}
+
+fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// The JSON snapshot; its shape is `docs/view_metrics.schema.json`.
+#[derive(Debug, Serialize)]
+pub struct SnapshotJson<'a> {
+    schema_version: u32,
+    timestamp: String,
+    backend: &'a str,
+    counters: Counters,
+    request_processing_seconds: HistogramJson,
+    quantiles: Quantiles,
+    http_server_request_duration_seconds: Vec<SeriesJson<'a>>,
+    process: Option<ProcessJson>,
+    config: &'a About,
+}
+
+#[derive(Debug, Serialize)]
+struct Counters {
+    http_requests_total: u64,
+    http_successful_request_total: u64,
+    http_error_4xx_total: u64,
+    http_error_5xx_total: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct BucketJson {
+    le: String,
+    count: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct HistogramJson {
+    buckets: Vec<BucketJson>,
+    count: u64,
+    sum: f64,
+}
+
+/// Estimated as PromQL's `histogram_quantile` would; `null` without observations.
+#[derive(Debug, Serialize)]
+struct Quantiles {
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+}
+
+impl Quantiles {
+    fn of(buckets: &[Bucket]) -> Self {
+        Self {
+            p50: histogram_quantile(0.5, buckets),
+            p90: histogram_quantile(0.9, buckets),
+            p99: histogram_quantile(0.99, buckets),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SeriesJson<'a> {
+    http_route: &'a str,
+    http_request_method: &'a str,
+    http_response_status_code: u16,
+    url_scheme: &'a str,
+    error_type: Option<&'a str>,
+    count: u64,
+    sum: f64,
+    buckets: Vec<BucketJson>,
+    quantiles: Quantiles,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessJson {
+    cpu_seconds_total: f64,
+    resident_memory_bytes: f64,
+    open_fds: f64,
+    start_time_seconds: f64,
+}
+
+fn buckets_json(buckets: &[Bucket]) -> Vec<BucketJson> {
+    buckets
+        .iter()
+        .map(|b| BucketJson {
+            le: b.label(),
+            count: b.count,
+        })
+        .collect()
+}
+
+impl<'a> SnapshotJson<'a> {
+    /// The snapshot `s` taken at `now`, with the configuration `about`.
+    pub fn new(s: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            timestamp: iso(unix_seconds(now)),
+            backend: &about.backend,
+            counters: Counters {
+                http_requests_total: s.requests,
+                http_successful_request_total: s.successful,
+                http_error_4xx_total: s.error_4xx,
+                http_error_5xx_total: s.error_5xx,
+            },
+            request_processing_seconds: HistogramJson {
+                buckets: buckets_json(&s.buckets),
+                count: s.count,
+                sum: s.sum,
+            },
+            quantiles: Quantiles::of(&s.buckets),
+            http_server_request_duration_seconds: s
+                .series
+                .iter()
+                .map(|series| SeriesJson {
+                    http_route: &series.route,
+                    http_request_method: &series.method,
+                    http_response_status_code: series.status,
+                    url_scheme: &series.url_scheme,
+                    error_type: series.error_type.as_deref(),
+                    count: series.count,
+                    sum: series.sum,
+                    buckets: buckets_json(&series.buckets),
+                    quantiles: Quantiles::of(&series.buckets),
+                })
+                .collect(),
+            process: s.process.map(|p| ProcessJson {
+                cpu_seconds_total: p.cpu_seconds,
+                resident_memory_bytes: p.resident_memory_bytes,
+                open_fds: p.open_fds,
+                start_time_seconds: p.start_time_seconds,
+            }),
+            config: about,
+        }
+    }
+}
+
+/// A quantile as the page writes it; the script formats the same way (`toFixed(4)`).
+fn seconds(value: Option<f64>) -> String {
+    value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+/// One bar of the chart: a bucket's own count, not the cumulative one.
+struct Bar {
+    le: String,
+    count: u64,
+    x: String,
+    y: String,
+    height: String,
+    label_x: String,
+}
+
+struct BucketRow {
+    le: String,
+    count: u64,
+    cumulative: u64,
+}
+
+struct SeriesRow {
+    route: String,
+    method: String,
+    status: u16,
+    count: u64,
+    p50: String,
+    p99: String,
+}
+
+struct ProcessRow {
+    cpu_seconds: String,
+    resident_mib: String,
+    open_fds: u64,
+    start_time: String,
+}
+
+#[derive(Template)]
+#[template(path = "view_metrics.html")]
+struct MetricsPage<'a> {
+    about: &'a About,
+    snapshot: &'a Snapshot,
+    as_of: String,
+    p50: String,
+    p90: String,
+    p99: String,
+    bars: Vec<Bar>,
+    chart_width: String,
+    buckets: Vec<BucketRow>,
+    series: Vec<SeriesRow>,
+    process: Option<ProcessRow>,
+    plot_height: f64,
+    baseline: f64,
+}
+
+impl<'a> MetricsPage<'a> {
+    fn new(snapshot: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
+        let own: Vec<u64> = snapshot
+            .buckets
+            .iter()
+            .scan(0, |below, b| {
+                let own = b.count.saturating_sub(*below);
+                *below = b.count;
+                Some(own)
+            })
+            .collect();
+        let highest = own.iter().copied().max().unwrap_or(0);
+        let bars = snapshot
+            .buckets
+            .iter()
+            .zip(&own)
+            .enumerate()
+            .map(|(i, (bucket, &count))| {
+                let height = bar_height(count, highest);
+                let x = PLOT_LEFT + i as f64 * BAR_STEP;
+                Bar {
+                    le: bucket.label(),
+                    count,
+                    x: format!("{x}"),
+                    y: format!("{:.2}", BASELINE - height),
+                    height: format!("{height:.2}"),
+                    label_x: format!("{}", x + BAR_WIDTH / 2.0),
+                }
+            })
+            .collect::<Vec<_>>();
+        Self {
+            about,
+            snapshot,
+            as_of: iso(unix_seconds(now)),
+            p50: seconds(histogram_quantile(0.5, &snapshot.buckets)),
+            p90: seconds(histogram_quantile(0.9, &snapshot.buckets)),
+            p99: seconds(histogram_quantile(0.99, &snapshot.buckets)),
+            chart_width: format!("{}", PLOT_LEFT * 2.0 + bars.len() as f64 * BAR_STEP),
+            bars,
+            buckets: snapshot
+                .buckets
+                .iter()
+                .zip(&own)
+                .map(|(b, &count)| BucketRow {
+                    le: b.label(),
+                    count,
+                    cumulative: b.count,
+                })
+                .collect(),
+            series: snapshot.series.iter().map(series_row).collect(),
+            process: snapshot.process.as_ref().map(process_row),
+            plot_height: PLOT_HEIGHT,
+            baseline: BASELINE,
+        }
+    }
+}
+
+/// A bar's height: proportional to the highest bucket, which fills the plot.
+fn bar_height(count: u64, highest: u64) -> f64 {
+    match highest {
+        0 => 0.0,
+        _ => count as f64 / highest as f64 * PLOT_HEIGHT,
+    }
+}
+
+fn series_row(series: &Series) -> SeriesRow {
+    SeriesRow {
+        route: series.route.clone(),
+        method: series.method.clone(),
+        status: series.status,
+        count: series.count,
+        p50: seconds(histogram_quantile(0.5, &series.buckets)),
+        p99: seconds(histogram_quantile(0.99, &series.buckets)),
+    }
+}
+
+fn process_row(process: &Process) -> ProcessRow {
+    ProcessRow {
+        cpu_seconds: format!("{:.2}", process.cpu_seconds),
+        resident_mib: format!("{:.1}", process.resident_memory_bytes / (1024.0 * 1024.0)),
+        open_fds: process.open_fds as u64,
+        start_time: iso(process.start_time_seconds),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_parameter_decides_and_rejects_other_values() {
+        assert!(wants_json(Some("format=json"), Some("text/html")).unwrap());
+        assert!(!wants_json(Some("format=html"), Some("application/json")).unwrap());
+        let err = wants_json(Some("format=xml"), None).unwrap_err();
+        assert!(err.to_string().contains("json or html"));
+    }
+
+    #[test]
+    fn accept_picks_json_only_when_preferred() {
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+        assert!(wants_json(None, Some("application/json")).unwrap());
+        assert!(wants_json(None, Some("application/json, text/html;q=0.5")).unwrap());
+        assert!(wants_json(None, Some("application/json, text/html")).unwrap());
+        assert!(!wants_json(None, Some("text/html, application/json")).unwrap());
+        assert!(!wants_json(None, Some("application/json;q=0")).unwrap());
+        assert!(!wants_json(None, Some(browser)).unwrap());
+        assert!(!wants_json(None, Some("*/*")).unwrap());
+        assert!(!wants_json(None, None).unwrap());
+    }
+
+    #[test]
+    fn times_are_written_as_javascript_writes_them() {
+        assert_eq!(iso(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso(1_764_093_180.25), "2025-11-25T17:53:00.250Z");
+    }
+
+    #[test]
+    fn the_highest_bucket_fills_the_plot() {
+        assert_eq!(bar_height(4, 4), PLOT_HEIGHT);
+        assert_eq!(bar_height(1, 4), PLOT_HEIGHT / 4.0);
+        assert_eq!(bar_height(0, 0), 0.0);
+    }
+}

@@ -1,0 +1,43 @@
+"""The JSON form of /view_metrics, from the real binary with each backend, against its published
+JSON Schema (docs/view_metrics.schema.json, draft 2020-12)."""
+
+import json
+
+import jsonschema
+import pytest
+
+from conftest import RunningApp
+
+
+@pytest.fixture(scope="module")
+def schema(repo):
+    schema = json.loads((repo / "docs/view_metrics.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@pytest.mark.parametrize("backend", ["prometheus", "otel"])
+def test_view_metrics_json_matches_its_schema_with_each_backend(schema, backend):
+    app = RunningApp({"METRICS_BACKEND": backend})
+    try:
+        for path in ["/", "/do_task?seconds=0.01", "/no-such-page", "/status/503"]:
+            app.get(path)
+
+        status, body = app.get("/view_metrics", {"Accept": "application/json"})
+    finally:
+        app.stop()
+
+    assert status == 200, body
+    snapshot = json.loads(body)
+    jsonschema.Draft202012Validator(schema).validate(snapshot)
+    assert snapshot["schema_version"] == 1
+    assert snapshot["counters"]["http_requests_total"] == 4
+    assert snapshot["request_processing_seconds"]["buckets"][-1] == {"le": "+Inf", "count": 4}
+    routes = {(s["http_route"], s["http_response_status_code"]) for s in snapshot["http_server_request_duration_seconds"]}
+    assert routes == {("/", 200), ("/do_task", 200), ("unmatched", 404), ("/status/{code}", 503)}
+    assert (snapshot["process"] is None) == (backend == "otel")
+
+
+def test_the_schema_rejects_a_snapshot_without_its_version(schema):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate({"timestamp": "x"})
