@@ -108,7 +108,8 @@ mod tests {
 
     #[test]
     fn endpoints_lose_userinfo_query_and_fragment() {
-        let url = Url::parse("https://user:s3cret@collector.example:4318/otlp?token=abc#x").unwrap();
+        let url =
+            Url::parse("https://user:s3cret@collector.example:4318/otlp?token=abc#x").unwrap();
 
         assert_eq!(without_secrets(&url), "https://collector.example:4318/otlp");
     }

@@ -35,9 +35,7 @@ pub async fn get_view_metrics(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let json = wants_json(query.as_deref(), accept)?;
     let snapshot = state.backend.snapshot();
     let now = SystemTime::now();
@@ -101,11 +99,7 @@ fn wants_json(query: Option<&str>, accept: Option<&str>) -> Result<bool, AppErro
 fn iso(seconds: f64) -> String {
     let millis = (seconds * 1000.0).round().max(0.0) as u64;
     let date = crate::telemetry::date_time(millis / 1000);
-    format!(
-        "{}.{:03}Z",
-        String::from_utf8_lossy(&date),
-        millis % 1000
-    )
+    format!("{}.{:03}Z", String::from_utf8_lossy(&date), millis % 1000)
 }
 
 fn unix_seconds(time: SystemTime) -> f64 {

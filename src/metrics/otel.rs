@@ -337,7 +337,10 @@ mod tests {
             .collect();
         assert_eq!(summary, [("/", 200, None, 2), ("/", 503, Some("503"), 1)]);
         let ok = &snapshot.series[0];
-        assert_eq!((ok.method.as_str(), ok.url_scheme.as_str()), ("GET", "http"));
+        assert_eq!(
+            (ok.method.as_str(), ok.url_scheme.as_str()),
+            ("GET", "http")
+        );
         assert_eq!(ok.buckets.len(), BUCKETS.len() + 1);
         assert_eq!(ok.buckets[4].count, 1, "30 ms is under 75 ms");
         assert_eq!(snapshot.process, None);

@@ -32,8 +32,8 @@ use crate::config::{Backend, Config, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
 pub use exporters::SharedReader;
-pub use logging::{AccessLog, LOG_FILE};
 pub(crate) use logging::date_time;
+pub use logging::{AccessLog, LOG_FILE};
 pub use loss::Losses;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.

@@ -21,7 +21,9 @@ use prom_metrics_app::{
 };
 use serde_json::Value;
 
-use crate::helpers::{eventually, parse_exposition, spawn_app, spawn_app_recording_into, spawn_binary, value};
+use crate::helpers::{
+    eventually, parse_exposition, spawn_app, spawn_app_recording_into, spawn_binary, value,
+};
 
 /// Other origins resolve to nothing, so a page that reached for one would log a failure.
 const CLOSED_NETWORK: &str = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1";
@@ -70,9 +72,15 @@ fn chromium_with_log(url: &str, args: &[&str]) -> (String, String) {
 fn page_errors(log: &str, allowed: &[&str]) -> Vec<String> {
     log.lines()
         .filter(|line| {
-            ["CONSOLE", "Uncaught", "Refused", "Content Security Policy", "net::ERR_"]
-                .iter()
-                .any(|needle| line.contains(needle))
+            [
+                "CONSOLE",
+                "Uncaught",
+                "Refused",
+                "Content Security Policy",
+                "net::ERR_",
+            ]
+            .iter()
+            .any(|needle| line.contains(needle))
         })
         .filter(|line| !allowed.iter().any(|a| line.contains(a)))
         .map(str::to_string)
@@ -249,18 +257,29 @@ async fn the_metrics_page_shows_the_counts_and_bars_of_the_requests_made() {
     }
     app.get("/missing").await;
     app.get("/status/503").await;
-    let snapshot: Value =
-        serde_json::from_str(&app.get("/view_metrics?format=json").await.text().await.unwrap())
-            .unwrap();
+    let snapshot: Value = serde_json::from_str(
+        &app.get("/view_metrics?format=json")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     let url = app.url("/view_metrics");
 
     let dom = tokio::task::spawn_blocking(move || {
-        chromium(&url, &[CLOSED_NETWORK, "--virtual-time-budget=4000", "--dump-dom"])
+        chromium(
+            &url,
+            &[CLOSED_NETWORK, "--virtual-time-budget=4000", "--dump-dom"],
+        )
     })
     .await
     .unwrap();
 
-    assert!(dom.contains("<td>http_requests_total</td><td class=\"num\">7</td>"), "{dom}");
+    assert!(
+        dom.contains("<td>http_requests_total</td><td class=\"num\">7</td>"),
+        "{dom}"
+    );
     assert!(dom.contains("<td>http_successful_request_total</td><td class=\"num\">5</td>"));
     assert!(dom.contains("<td>http_error_4xx_total</td><td class=\"num\">1</td>"));
     assert!(dom.contains("<td>http_error_5xx_total</td><td class=\"num\">1</td>"));
@@ -277,7 +296,10 @@ async fn the_metrics_page_shows_the_counts_and_bars_of_the_requests_made() {
         .map(|h| h.parse().unwrap())
         .collect();
     for (height, count) in heights.iter().zip(&own) {
-        assert!((height - *count as f64 / highest * 160.0).abs() < 0.01, "{heights:?} {own:?}");
+        assert!(
+            (height - *count as f64 / highest * 160.0).abs() < 0.01,
+            "{heights:?} {own:?}"
+        );
     }
     for route in ["/do_task", "/status/{code}", "unmatched"] {
         assert!(dom.contains(&format!("<td>{route}</td>")), "{route}");
@@ -337,7 +359,8 @@ async fn the_metrics_page_refreshes_itself_after_more_requests() {
         extra: 3,
         url: std::sync::OnceLock::new(),
     });
-    let app = spawn_app_recording_into(backend.clone(), Config::defaults(), http::counted_routes()).await;
+    let app =
+        spawn_app_recording_into(backend.clone(), Config::defaults(), http::counted_routes()).await;
     backend.url.set(app.url("/do_task?seconds=0")).unwrap();
     for _ in 0..2 {
         app.get("/").await;
@@ -345,17 +368,28 @@ async fn the_metrics_page_refreshes_itself_after_more_requests() {
     let url = app.url("/view_metrics");
 
     let dom = tokio::task::spawn_blocking(move || {
-        chromium(&url, &[CLOSED_NETWORK, "--virtual-time-budget=8000", "--dump-dom"])
+        chromium(
+            &url,
+            &[CLOSED_NETWORK, "--virtual-time-budget=8000", "--dump-dom"],
+        )
     })
     .await
     .unwrap();
 
-    assert!(backend.snapshots.load(Ordering::SeqCst) >= 2, "the page polled");
+    assert!(
+        backend.snapshots.load(Ordering::SeqCst) >= 2,
+        "the page polled"
+    );
     assert!(
         dom.contains("<td>http_requests_total</td><td class=\"num\">5</td>"),
         "2 before the page, 3 after, shown without a reload: {dom}"
     );
-    assert!(dom.contains("<td>/do_task</td><td>GET</td><td class=\"num\">200</td><td class=\"num\">3</td>"), "{dom}");
+    assert!(
+        dom.contains(
+            "<td>/do_task</td><td>GET</td><td class=\"num\">200</td><td class=\"num\">3</td>"
+        ),
+        "{dom}"
+    );
     let counts: u64 = bar_attribute(&dom, "data-count")
         .iter()
         .map(|c| c.parse::<u64>().unwrap())
@@ -366,7 +400,13 @@ async fn the_metrics_page_refreshes_itself_after_more_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn screenshots_at_desktop_and_phone_sizes_are_saved() {
     let binary = spawn_binary(&[]);
-    for path in ["/", "/do_task?seconds=0.01", "/do_task?seconds=0.2", "/no-such-page", "/status/503"] {
+    for path in [
+        "/",
+        "/do_task?seconds=0.01",
+        "/do_task?seconds=0.2",
+        "/no-such-page",
+        "/status/503",
+    ] {
         reqwest::get(binary.url(path)).await.unwrap();
     }
     let dir = screenshots();
@@ -397,6 +437,11 @@ async fn screenshots_at_desktop_and_phone_sizes_are_saved() {
     for file in saved {
         let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(&png[1..4], b"PNG");
-        assert!(png.len() > 10_000, "{}: {} bytes", file.display(), png.len());
+        assert!(
+            png.len() > 10_000,
+            "{}: {} bytes",
+            file.display(),
+            png.len()
+        );
     }
 }

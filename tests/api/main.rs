@@ -17,5 +17,5 @@ mod prometheus;
 mod rotel;
 mod routes;
 mod scrape;
-mod view_metrics;
 mod shutdown;
+mod view_metrics;

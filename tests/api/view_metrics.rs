@@ -120,7 +120,10 @@ async fn before_any_request_the_quantiles_are_null() {
 
     assert_eq!(body["quantiles"]["p50"], Value::Null);
     assert_eq!(body["quantiles"]["p99"], Value::Null);
-    assert_eq!(body["http_server_request_duration_seconds"], serde_json::json!([]));
+    assert_eq!(
+        body["http_server_request_duration_seconds"],
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test]
@@ -235,7 +238,10 @@ async fn secrets_in_the_otlp_settings_never_reach_the_pages() {
     let about = serde_json::to_string(&*state.about).unwrap();
 
     for text in [&home, &about] {
-        assert!(!text.contains("pa55word") && !text.contains("user:"), "{text}");
+        assert!(
+            !text.contains("pa55word") && !text.contains("user:"),
+            "{text}"
+        );
         assert!(!text.contains("t0ken"), "{text}");
         assert!(text.contains("collector.example:4318"), "{text}");
         assert!(text.contains("x-api-key"), "{text}");
@@ -291,8 +297,8 @@ async fn the_page_leaves_out_metrics_links_when_it_is_not_served() {
 #[test]
 fn quantiles_are_interpolated_as_promql_does() {
     use prom_metrics_app::metrics::Bucket;
-    let buckets = [(0.1, 2), (0.5, 6), (1.0, 8), (f64::INFINITY, 10)]
-        .map(|(le, count)| Bucket { le, count });
+    let buckets =
+        [(0.1, 2), (0.5, 6), (1.0, 8), (f64::INFINITY, 10)].map(|(le, count)| Bucket { le, count });
 
     assert_eq!(histogram_quantile(0.5, &buckets), Some(0.4));
     assert_eq!(histogram_quantile(0.99, &buckets), Some(1.0));
