@@ -103,7 +103,7 @@ async fn the_json_snapshot_reports_every_family_and_counts_nothing() {
     assert_eq!(series[2]["error_type"], "503");
     assert!(body["process"]["resident_memory_bytes"].as_f64().unwrap() > 0.0);
     assert_eq!(body["config"]["backend"], "prometheus");
-    assert_eq!(body["config"]["exporter"], "none");
+    assert_eq!(body["config"]["exporter"], "console");
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
 }
 
