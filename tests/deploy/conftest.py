@@ -74,17 +74,33 @@ def repo() -> Path:
 
 
 @pytest.fixture(scope="session")
-def running_app():
-    app = RunningApp()
+def downstreams():
+    """Two instances for the app's /chain to call: a healthy one, and one that answers every
+    counted request with an injected 503 (CHAOS_ERROR_RATE=1)."""
+    quick_stop = {"SHUTDOWN_DRAIN_DELAY": "0"}  # no load balancer to drain from
+    healthy = RunningApp(quick_stop)
+    failing = RunningApp(quick_stop | {"CHAOS_ERROR_RATE": "1", "CHAOS_ERROR_STATUS": "503"})
+    yield healthy, failing
+    healthy.stop()
+    failing.stop()
+
+
+@pytest.fixture(scope="session")
+def running_app(downstreams):
+    app = RunningApp({"DOWNSTREAM_URL": ",".join(d.base_url for d in downstreams)})
     yield app
     app.stop()
 
 
 @pytest.fixture(scope="session")
 def metrics_text(running_app) -> str:
-    """The app's real /metrics after a few requests of every outcome (2xx, 4xx, a slow one)."""
+    """The app's real /metrics after a few requests of every outcome (2xx, 4xx, a slow one), and a
+    /chain whose calls succeed and fail: the client histogram's series, with a status and an
+    error_type, exist only after such calls."""
     for path in ["/", "/index", "/do_task?seconds=0.01", "/no-such-page", "/do_task?seconds=abc"]:
         running_app.get(path)
+    status, body = running_app.get("/chain", headers={"Accept": "application/json"})
+    assert status == 502 and "answered 503" in body, body  # the failing downstream's answer
     time.sleep(0.1)
     status, body = running_app.get("/metrics")
     assert status == 200, body

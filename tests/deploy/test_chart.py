@@ -18,6 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
+from conftest import RunningApp
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm/prom-metrics-app"
 RULES = REPO / "deploy/prometheus/rules.yml"
@@ -25,6 +27,7 @@ DASHBOARD = REPO / "deploy/grafana/prom-metrics-app.json"
 ALL_ON = yaml.safe_load((Path(__file__).parent / "values-all-on.yaml").read_text())
 RELEASE, NAMESPACE = "demo", "monitoring-test"
 FULLNAME = f"{RELEASE}-prom-metrics-app"
+DOWNSTREAM = f"{FULLNAME}-downstream"
 
 DEFAULT_KINDS = {"ServiceAccount", "Service", "Deployment", "Pod"}
 OPTIONAL_KINDS = {
@@ -37,6 +40,8 @@ OPTIONAL_KINDS = {
     "ConfigMap",
 }
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# Kinds that downstream.enabled adds a second object of, for the downstream.
+DOWNSTREAM_KINDS = {"Deployment", "Service", "ServiceMonitor"}
 
 
 @pytest.fixture(scope="module")
@@ -69,19 +74,24 @@ def merged(*layers):
     return out
 
 
-def one(objects, kind):
-    found = [o for o in objects if o["kind"] == kind]
+def is_downstream(obj):
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "downstream"
+
+
+def one(objects, kind, downstream=False):
+    """The app's one object of a kind, or with downstream=True the downstream's."""
+    found = [o for o in objects if o["kind"] == kind and is_downstream(o) == downstream]
     assert len(found) == 1, f"expected one {kind}, got {len(found)}"
     return found[0]
 
 
-def container_env(objects):
-    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+def container_env(objects, downstream=False):
+    container = one(objects, "Deployment", downstream)["spec"]["template"]["spec"]["containers"][0]
     return container.get("env", [])
 
 
-def env_values(objects):
-    return {e["name"]: e.get("value") for e in container_env(objects)}
+def env_values(objects, downstream=False):
+    return {e["name"]: e.get("value") for e in container_env(objects, downstream)}
 
 
 @pytest.fixture(scope="module", params=["default", "all-on"])
@@ -135,7 +145,10 @@ def test_rendered_kinds(variant):
     print(f"\nrendered kinds ({name}): {', '.join(kinds)}")
     expected = DEFAULT_KINDS if name == "default" else DEFAULT_KINDS | OPTIONAL_KINDS
     assert set(kinds) == expected
-    assert len(kinds) == len(set(kinds)), "one object of each kind"
+    app_kinds = sorted(o["kind"] for o in objects if not is_downstream(o))
+    assert len(app_kinds) == len(set(app_kinds)), "one object of each kind"
+    downstream_kinds = sorted(o["kind"] for o in objects if is_downstream(o))
+    assert downstream_kinds == ([] if name == "default" else sorted(DOWNSTREAM_KINDS))
 
 
 def test_notes_tell_how_to_reach_the_app_and_its_metrics(chart):
@@ -236,9 +249,11 @@ def restricted_violations(pod_spec):
 
 
 def pod_specs(objects):
-    specs = {o["kind"]: o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"}
+    """Pod specs by kind; the downstream's Deployment, when there is one, as "downstream"."""
+    specs = {o["kind"]: o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment" and not is_downstream(o)}
+    specs.update({"downstream": o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment" and is_downstream(o)})
     specs.update({o["kind"]: o["spec"] for o in objects if o["kind"] == "Pod"})
-    assert set(specs) == {"Deployment", "Pod"}
+    assert {"Deployment", "Pod"} <= set(specs) <= {"Deployment", "Pod", "downstream"}
     return specs
 
 
@@ -303,6 +318,8 @@ def test_labels_and_selectors(variant):
         labels = obj["metadata"]["labels"]
         if obj["kind"] == "Pod":  # the test hook: see test_hook_pod_is_not_behind_the_service
             continue
+        if is_downstream(obj):  # see test_downstream_pods_are_apart_from_the_app
+            continue
         assert labels["helm.sh/chart"] == "prom-metrics-app-0.1.0", obj["kind"]
         assert expected.items() <= labels.items(), obj["kind"]
     deployment = one(objects, "Deployment")
@@ -332,6 +349,149 @@ def test_disruption_budget_and_ingress(chart):
     assert ingress["ingressClassName"] == "nginx"
     backend = ingress["rules"][0]["http"]["paths"][0]["backend"]
     assert backend == {"service": {"name": FULLNAME, "port": {"name": "http"}}}
+
+
+# --- Downstream ----------------------------------------------------------------------------------
+
+
+def test_downstream_is_a_second_deployment_and_service_like_the_app(chart):
+    objects = render(chart, {"downstream": {"enabled": True}})
+    deployment, service = one(objects, "Deployment", downstream=True), one(objects, "Service", downstream=True)
+
+    assert deployment["metadata"]["name"] == service["metadata"]["name"] == DOWNSTREAM
+    assert deployment["spec"]["replicas"] == 1
+    app_spec = one(objects, "Deployment")["spec"]["template"]["spec"]
+    spec = deployment["spec"]["template"]["spec"]
+    for field in ("serviceAccountName", "automountServiceAccountToken", "enableServiceLinks",
+                  "securityContext", "terminationGracePeriodSeconds"):
+        assert spec[field] == app_spec[field], field
+    app_container, container = app_spec["containers"][0], spec["containers"][0]
+    for field in ("image", "imagePullPolicy", "securityContext", "ports", "livenessProbe", "readinessProbe", "resources"):
+        assert container[field] == app_container[field], field
+    assert restricted_violations(spec) == []
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == one(objects, "Service")["spec"]["ports"]
+
+
+def test_app_calls_the_downstream_unless_downstream_url_is_set(chart):
+    objects = render(chart, {"downstream": {"enabled": True}, "service": {"port": 8080}})
+    assert env_values(objects)["DOWNSTREAM_URL"] == f"http://{DOWNSTREAM}:8080"
+    # The downstream is the last hop: it must not call itself.
+    assert "DOWNSTREAM_URL" not in env_values(objects, downstream=True)
+
+    # An explicit list wins (values-all-on.yaml sets one).
+    assert env_values(render(chart, ALL_ON))["DOWNSTREAM_URL"] == ALL_ON["config"]["downstreamUrl"]
+    url = env_values(render(chart, merged(ALL_ON, {"config": {"downstreamUrl": ""}})))["DOWNSTREAM_URL"]
+    assert url == f"http://{DOWNSTREAM}:5000"
+
+
+def test_downstream_pods_are_apart_from_the_app(variant):
+    name, objects = variant
+    if name == "default":
+        assert not [o for o in objects if is_downstream(o)]
+        return
+    app, downstream = one(objects, "Deployment"), one(objects, "Deployment", downstream=True)
+    app_pods = app["spec"]["template"]["metadata"]["labels"]
+    downstream_pods = downstream["spec"]["template"]["metadata"]["labels"]
+    hook_pod = one(objects, "Pod")["metadata"]["labels"]
+
+    selector = {"app.kubernetes.io/name": "prom-metrics-app-downstream", "app.kubernetes.io/instance": RELEASE}
+    assert downstream["spec"]["selector"] == {"matchLabels": selector}
+    assert one(objects, "Service", downstream=True)["spec"]["selector"] == selector
+    assert downstream_pods["app.kubernetes.io/component"] == "downstream"
+    assert downstream_pods["app.kubernetes.io/part-of"] == "prom-metrics-app"
+    for obj in objects:
+        if is_downstream(obj):
+            assert selector.items() <= obj["metadata"]["labels"].items(), obj["kind"]
+    # Each Service (and the PodDisruptionBudget) selects its own pods only, never the hook pod.
+    app_selector = one(objects, "Service")["spec"]["selector"]
+    assert app_selector.items() <= app_pods.items() and not app_selector.items() <= downstream_pods.items()
+    assert selector.items() <= downstream_pods.items() and not selector.items() <= app_pods.items()
+    assert not selector.items() <= hook_pod.items()
+    pdb_selector = one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    assert not pdb_selector.items() <= downstream_pods.items()
+
+
+def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
+    own = ALL_ON["downstream"]["config"]["chaos"]
+    otel = ALL_ON["config"]["otel"]
+
+    env = env_values(render(chart, ALL_ON), downstream=True)
+
+    assert env == {
+        "LISTEN_ADDR": "0.0.0.0:5000",
+        "SHUTDOWN_DRAIN_DELAY": "3s",
+        "SHUTDOWN_GRACE_PERIOD": "45s",
+        "TRACES_EXCLUDED_PATHS": "/healthz,/readyz,/static/*",
+        "DOWNSTREAM_TIMEOUT": "1500ms",  # empty in downstream.config: inherited
+        "CHAOS_ERROR_RATE": own["errorRate"],
+        "CHAOS_ERROR_STATUS": own["errorStatus"],
+        "CHAOS_LATENCY": "1.5",
+        "CHAOS_JITTER": "500ms",
+        "CHAOS_LATENCY_RATE": "1",
+        "CHAOS_SEED": own["seed"],
+        "METRICS_BACKEND": "prometheus",
+        "LOG_TO_STDOUT": "true",
+        "RUST_LOG": "debug",  # its own
+        "OTEL_EXPORTER": "otlp",
+        "CONSOLE_FORMAT": "otlp-json",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otel["exporterOtlpEndpoint"],
+        "OTEL_EXPORTER_OTLP_INSECURE": "false",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2500000",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "1",  # its own
+        "OTEL_METRIC_EXPORT_INTERVAL": "15000",
+        "OTEL_PROPAGATORS": "tracecontext,baggage,b3",
+        "OTEL_SERVICE_NAME": "demo-app-downstream",  # the app's, plus -downstream
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test,team=obs",
+        "OTEL_EXPORTER_OTLP_HEADERS": None,  # from the app's Secret
+        "SSL_CERT_FILE": "/etc/ssl/custom/ca.crt",
+    }
+
+
+def test_downstream_takes_no_faults_from_the_app(chart):
+    values = {"config": {"chaos": {"errorRate": 0.5, "latency": "1s"}}, "downstream": {"enabled": True}}
+    objects = render(chart, values)
+    assert chaos_env(env_values(objects)) == {"CHAOS_ERROR_RATE": "0.5", "CHAOS_LATENCY": "1s"}
+    assert chaos_env(env_values(objects, downstream=True)) == {}
+
+
+def test_downstream_false_and_explicit_values_win_over_the_app(chart):
+    values = {
+        "downstream": {"enabled": True, "replicaCount": 3, "config": {
+            "logToStdout": False, "logDir": "/data/logs", "otel": {"serviceName": "payments", "exporterOtlpInsecure": False}
+        }},
+        "config": {"otel": {"exporterOtlpInsecure": True}},
+    }
+    objects = render(chart, values)
+    deployment = one(objects, "Deployment", downstream=True)
+    env = env_values(objects, downstream=True)
+
+    assert deployment["spec"]["replicas"] == 3
+    assert env["LOG_TO_STDOUT"] == "false" and env["LOG_DIR"] == "/data/logs"
+    assert env["OTEL_SERVICE_NAME"] == "payments"
+    assert env["OTEL_EXPORTER_OTLP_INSECURE"] == "false"
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["volumes"] == [{"name": "logs", "emptyDir": {"sizeLimit": "128Mi"}}]
+    assert restricted_violations(spec) == []
+    # The app itself still logs to stdout, with no volume.
+    assert env_values(objects)["LOG_TO_STDOUT"] == "true"
+    assert "volumes" not in one(objects, "Deployment")["spec"]["template"]["spec"]
+
+
+def test_notes_tell_how_to_reach_the_downstream(chart):
+    def notes(values):
+        return chart.render(values, name=RELEASE, namespace=NAMESPACE)["prom-metrics-app/templates/NOTES.txt"]
+
+    assert "Downstream" not in notes({})
+    text = notes({"downstream": {"enabled": True}})
+    assert f"DOWNSTREAM_URL=http://{DOWNSTREAM}:5000" in text
+    assert f"port-forward service/{DOWNSTREAM} 5001:5000" in text
+    text = notes(ALL_ON)
+    assert "calls config.downstreamUrl" in text and f"http://{DOWNSTREAM}:5000" in text
+    assert 'as job "prom-metrics-app-downstream"' in text
+    assert "config.chaos sets errorRate, errorStatus, jitter, latency, latencyRate, seed" in text
 
 
 # --- ServiceMonitor and PrometheusRule -----------------------------------------------------------
@@ -455,10 +615,29 @@ def test_service_monitor_scrapes_the_service(chart):
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def test_downstream_has_a_service_monitor_of_its_own(chart):
+    objects = render(chart, ALL_ON)
+    monitor, service = one(objects, "ServiceMonitor", downstream=True), one(objects, "Service", downstream=True)
+    app_monitor = one(objects, "ServiceMonitor")
+
+    jsonschema.validate(monitor["spec"], SERVICE_MONITOR_SPEC)
+    spec = monitor["spec"]
+    assert monitor["metadata"]["name"] == DOWNSTREAM
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert spec["selector"]["matchLabels"] == service["spec"]["selector"]
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert not app_monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert spec["endpoints"] == app_monitor["spec"]["endpoints"]
+    # Its own job: the rules select job="prom-metrics-app", so faults injected there raise no alert.
+    assert service["metadata"]["labels"][spec["jobLabel"]] == "prom-metrics-app-downstream"
+
+
 def test_service_monitor_is_refused_with_the_otel_backend(chart):
     # With METRICS_BACKEND=otel, /metrics answers 404: a ServiceMonitor would only raise alerts.
     with pytest.raises(helm_python.HelmError, match="otel backend serves no /metrics"):
         render(chart, merged(ALL_ON, {"config": {"metricsBackend": "otel"}}))
+    with pytest.raises(helm_python.HelmError, match="needs downstream.config.metricsBackend prometheus"):
+        render(chart, merged(ALL_ON, {"downstream": {"config": {"metricsBackend": "otel"}}}))
 
 
 def test_prometheus_rule_is_deploy_rules_verbatim(chart, tmp_path):
@@ -513,6 +692,12 @@ def test_every_setting_renders_to_its_variable(chart):
         "TRACES_EXCLUDED_PATHS": "/healthz,/readyz,/static/*",
         "DOWNSTREAM_URL": "http://b.demo:5000,http://c.demo:5000",
         "DOWNSTREAM_TIMEOUT": "1500ms",
+        "CHAOS_ERROR_RATE": "0.01",
+        "CHAOS_ERROR_STATUS": "503",
+        "CHAOS_LATENCY": "200ms",
+        "CHAOS_JITTER": "50ms",
+        "CHAOS_LATENCY_RATE": "0.5",
+        "CHAOS_SEED": "42",
         "METRICS_BACKEND": "prometheus",
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "info,access=off",
@@ -544,6 +729,87 @@ def test_empty_values_leave_variables_unset(chart):
         "SHUTDOWN_GRACE_PERIOD": "30s",
         "LOG_TO_STDOUT": "true",
     }
+
+
+def chaos_env(env):
+    return {name: value for name, value in env.items() if name.startswith("CHAOS_")}
+
+
+@pytest.mark.parametrize(
+    "chaos, expected",
+    [
+        (
+            {"errorRate": 0.25, "errorStatus": 503, "latency": "200ms", "jitter": "50ms", "latencyRate": 0.5, "seed": 42},
+            {"CHAOS_ERROR_RATE": "0.25", "CHAOS_ERROR_STATUS": "503", "CHAOS_LATENCY": "200ms",
+             "CHAOS_JITTER": "50ms", "CHAOS_LATENCY_RATE": "0.5", "CHAOS_SEED": "42"},
+        ),
+        (
+            # Strings stay as written; plain numbers of seconds are durations too.
+            {"errorRate": "1", "errorStatus": "429", "latency": 2, "jitter": 0.5, "seed": "18446744073709551615"},
+            {"CHAOS_ERROR_RATE": "1", "CHAOS_ERROR_STATUS": "429", "CHAOS_LATENCY": "2",
+             "CHAOS_JITTER": "0.5", "CHAOS_SEED": "18446744073709551615"},
+        ),
+        # Zero is a value, not an empty one.
+        ({"errorRate": 0, "latencyRate": 0, "seed": 0}, {"CHAOS_ERROR_RATE": "0", "CHAOS_LATENCY_RATE": "0", "CHAOS_SEED": "0"}),
+        ({"errorRate": "", "latency": ""}, {}),
+    ],
+    ids=["numbers", "strings", "zeros", "empty"],
+)
+def test_chaos_settings_render_to_their_variables(chart, chaos, expected):
+    assert chaos_env(env_values(render(chart, {"config": {"chaos": chaos}}))) == expected
+
+
+@pytest.mark.parametrize(
+    "chaos, settings",
+    [
+        (
+            {"errorRate": 0.01, "errorStatus": 503, "latency": "200ms", "jitter": "50ms", "latencyRate": "0.5", "seed": 42},
+            {"error_rate": 0.01, "error_status": 503, "latency_seconds": 0.2, "jitter_seconds": 0.05, "latency_rate": 0.5},
+        ),
+        (
+            # The largest values the schema accepts: 60 s in all, the largest seed.
+            {"errorRate": "1", "errorStatus": "599", "latency": 1.5, "jitter": "58.5s", "latencyRate": 0,
+             "seed": "18446744073709551615"},
+            {"error_rate": 1.0, "error_status": 599, "latency_seconds": 1.5, "jitter_seconds": 58.5, "latency_rate": 0.0},
+        ),
+        (
+            {"errorRate": ".5", "errorStatus": 400, "latency": "1m", "latencyRate": "0.", "seed": 0},
+            {"error_rate": 0.5, "error_status": 400, "latency_seconds": 60.0, "jitter_seconds": 0.0, "latency_rate": 0.0},
+        ),
+    ],
+    ids=["typical", "largest", "other-spellings"],
+)
+def test_the_app_starts_with_the_rendered_chaos_variables(chart, chaos, settings):
+    # The real binary reads what the chart renders: a wrong name would leave a default in
+    # /api/chaos, a value the schema lets through but the app refuses would stop it with code 2.
+    env = chaos_env(env_values(render(chart, {"config": {"chaos": chaos}})))
+    app = RunningApp(env)
+    try:
+        status, body = app.get("/api/chaos")
+    finally:
+        app.stop()
+
+    assert status == 200, body
+    assert json.loads(body) == settings
+
+
+@pytest.mark.parametrize(
+    "where, chaos, message",
+    [
+        ("config", {"latency": "50s", "jitter": "20s"}, "config.chaos: latency (50s) plus jitter (20s) must be at most 60s"),
+        ("config", {"latency": "61"}, "must be at most 60s"),
+        ("config", {"latency": "1m", "jitter": "1ms"}, "must be at most 60s"),
+        ("downstream", {"latency": 59, "jitter": "1001ms"}, "downstream.config.chaos: latency"),
+        ("config", {"seed": "18446744073709551616"}, "config.chaos: seed 18446744073709551616 is above"),
+    ],
+)
+def test_chaos_values_the_app_would_refuse_fail_the_render(chart, where, chaos, message):
+    # The schema cannot add two durations or compare a seed with 2^64-1; the chart does.
+    values = {"config": {"chaos": chaos}}
+    if where == "downstream":
+        values = {"downstream": {"enabled": True, "config": {"chaos": chaos}}}
+    with pytest.raises(helm_python.HelmError, match=re.escape(message)):
+        render(chart, values)
 
 
 def test_extra_env_comes_last(chart):
@@ -606,6 +872,22 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"tracesExcludedPaths": "healthz"}},
         {"config": {"downstreamUrl": "b.demo:5000"}},
         {"config": {"downstreamTimeout": "soon"}},
+        {"config": {"chaos": {"errorRate": 2}}},
+        {"config": {"chaos": {"errorRate": "1.5"}}},
+        {"config": {"chaos": {"errorStatus": 200}}},
+        {"config": {"chaos": {"errorStatus": "600"}}},
+        {"config": {"chaos": {"latency": "soon"}}},
+        {"config": {"chaos": {"latency": 61}}},
+        {"config": {"chaos": {"jitter": "-1s"}}},
+        {"config": {"chaos": {"latencyRate": -0.1}}},
+        {"config": {"chaos": {"seed": -1}}},
+        {"config": {"chaos": {"seed": 1.5}}},
+        {"config": {"chaos": {"seed": "0x2a"}}},
+        {"config": {"chaos": {"errorRatio": 0.1}}},  # a misspelt key
+        {"downstream": {"enabled": "yes"}},
+        {"downstream": {"replicas": 2}},
+        {"downstream": {"config": {"chaos": {"errorStatus": 200}}}},
+        {"downstream": {"config": {"metricBackend": "otel"}}},
         {"image": {"pullPolicy": "Sometimes"}},
         {"unknownTopLevel": 1},
     ],

@@ -20,6 +20,15 @@ RULES = Path("deploy/prometheus/rules.yml")
 # Series that Prometheus makes itself, not the app.
 SYNTHETIC = {"up"}
 
+# The gauges of the chaos settings in force.
+CHAOS_GAUGES = [
+    "prom_metrics_app_chaos_error_ratio",
+    "prom_metrics_app_chaos_error_status_code",
+    "prom_metrics_app_chaos_latency_seconds",
+    "prom_metrics_app_chaos_jitter_seconds",
+    "prom_metrics_app_chaos_latency_ratio",
+]
+
 KEYWORDS = {
     "and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right",
     "offset", "inf", "nan", "start", "end", "atan2",
@@ -226,6 +235,8 @@ def test_the_dashboard_queries_the_expected_metrics(dashboard):
         "prom_metrics_app_telemetry_dropped_spans_total", "prom_metrics_app_telemetry_failed_spans_total",
         "prom_metrics_app_telemetry_failed_metric_exports_total",
         "prom_metrics_app_build_info", "up",
+        *CHAOS_GAUGES,
+        "http_client_request_duration_seconds_bucket", "http_client_request_duration_seconds_count",
     }
     assert used == expected
 
@@ -387,7 +398,25 @@ def test_required_panels(dashboard):
                                                   "prom_metrics_app_telemetry_failed_metric_exports_total")),
         "telemetry loss")
     one(lambda p: "prom_metrics_app_build_info" in exprs_of(p), "build info")
+    for gauge in CHAOS_GAUGES:
+        one(lambda p: p["type"] == "stat" and gauge in exprs_of(p), f"the current {gauge}")
+    varying = [g for g in CHAOS_GAUGES if g != "prom_metrics_app_chaos_error_status_code"]
+    one(lambda p: p["type"] == "timeseries" and all(g in exprs_of(p) for g in varying), "chaos settings over time")
+    one(lambda p: "http_client_request_duration_seconds_count" in exprs_of(p)
+        and "by (server_address, server_port, http_response_status_code, error_type)" in exprs_of(p),
+        "/chain call rate by server and status")
+    one(lambda p: "http_client_request_duration_seconds_count" in exprs_of(p) and 'error_type!=""' in exprs_of(p)
+        and p["fieldConfig"]["defaults"].get("unit") == "percentunit", "/chain failed call ratio by server")
     one(lambda p: p.get("datasource", {}).get("uid") == "${tracing}", "traces from the tracing data source")
+
+
+def test_client_latency_by_server_with_exemplars(dashboard):
+    quantiles = [
+        target for _, target in panels_querying(dashboard, "http_client_request_duration_seconds_bucket")
+        if target["expr"].startswith("histogram_quantile(0.99, sum by (server_address, server_port, le) (rate(")
+    ]
+    assert quantiles, "no p99 of http_client_request_duration_seconds by server"
+    assert all(target.get("exemplar") is True for target in quantiles)
 
 
 def test_description_explains_the_exemplar_link(dashboard):

@@ -363,15 +363,29 @@ def test_real_prometheus_stores_exemplars_with_trace_ids(prometheus, running_app
     assert all(re.fullmatch(r"[0-9a-f]{32}", l["trace_id"]) for l in labels), labels
 
 
-def test_real_prometheus_runs_every_dashboard_query(repo, prometheus):
+def test_real_prometheus_runs_every_dashboard_query(repo, prometheus, running_app):
     """Each panel query, with the dashboard's variables filled in, parses and evaluates."""
-    base, _ = prometheus
+    base, log = prometheus
     values = {"job": JOB, "instance": ".*", "route": ".*", "__rate_interval": "1m"}
-    results = {}
-    for title, expr in dashboard_queries(repo):
-        query = re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], expr)
-        results[(title, expr)] = api(base, "/api/v1/query", query=query)["result"]
-    assert len(results) >= 20
-    # The app has served requests and is scraped: the request panels have data.
-    with_data = {title for (title, _), result in results.items() if result}
-    assert {"Request rate by route and status", "Build info", "File descriptors", "Memory"} <= with_data, with_data
+    # The app has served requests and is scraped: the request panels have data. The chaos gauges
+    # exist from the start; the client histogram after the fixture's /chain.
+    wanted = {"Request rate by route and status", "Build info", "File descriptors", "Memory",
+              "Chaos settings over time", "Call rate by server and outcome", "p99 call duration by server"}
+    # Rates need two scrapes: wait for them when this test runs on its own.
+    deadline = time.monotonic() + 45
+    results, with_data = {}, set()
+    while time.monotonic() < deadline:
+        running_app.get("/")
+        try:
+            for title, expr in dashboard_queries(repo):
+                query = re.sub(r"\$\{?(\w+)\}?", lambda m: values[m.group(1)], expr)
+                results[(title, expr)] = api(base, "/api/v1/query", query=query)["result"]
+        except OSError:
+            time.sleep(0.5)
+            continue
+        with_data = {title for (title, _), result in results.items() if result}
+        if wanted <= with_data:
+            break
+        time.sleep(0.5)
+    assert len(results) >= 20, log.read_text()[-3000:]
+    assert wanted <= with_data, with_data

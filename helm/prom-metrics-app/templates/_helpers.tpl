@@ -27,13 +27,18 @@ app.kubernetes.io/name: {{ include "prom-metrics-app.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{/* Labels shared by every object of the app, pods included. */}}
-{{- define "prom-metrics-app.commonLabels" -}}
+{{/* Labels shared by every object of the release, the downstream's included. */}}
+{{- define "prom-metrics-app.sharedLabels" -}}
 {{- /* A tag may hold characters a label value cannot (a digest's ':'). */ -}}
 app.kubernetes.io/version: {{ regexReplaceAll "[^-A-Za-z0-9_.]" (.Values.image.tag | default .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." | quote }}
-app.kubernetes.io/component: server
 app.kubernetes.io/part-of: prom-metrics-app
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels shared by every object of the app, pods included. */}}
+{{- define "prom-metrics-app.commonLabels" -}}
+{{ include "prom-metrics-app.sharedLabels" . }}
+app.kubernetes.io/component: server
 {{- end }}
 
 {{/* Pod labels: no helm.sh/chart, so a chart-only upgrade does not restart the pods. */}}
@@ -46,6 +51,81 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "prom-metrics-app.labels" -}}
 helm.sh/chart: {{ include "prom-metrics-app.chart" . }}
 {{ include "prom-metrics-app.podLabels" . }}
+{{- end }}
+
+{{/* Name of the downstream's Deployment and Service, and the host of its URL; the suffix is kept
+whole within the 63-character limit. */}}
+{{- define "prom-metrics-app.downstreamFullname" -}}
+{{- printf "%s-downstream" (include "prom-metrics-app.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The downstream's app.kubernetes.io/name label, and so its Prometheus job. */}}
+{{- define "prom-metrics-app.downstreamName" -}}
+{{- printf "%s-downstream" (include "prom-metrics-app.name" . | trunc 52 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+Selector labels of the downstream. Its name label differs from the app's, so that neither Service
+selects the other's pods: the app's selector, immutable since the first install, matches every
+pod of the release that carries the app's name.
+*/}}
+{{- define "prom-metrics-app.downstreamSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "prom-metrics-app.downstreamName" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "prom-metrics-app.downstreamPodLabels" -}}
+{{ include "prom-metrics-app.downstreamSelectorLabels" . }}
+{{ include "prom-metrics-app.sharedLabels" . }}
+app.kubernetes.io/component: downstream
+{{- end }}
+
+{{- define "prom-metrics-app.downstreamLabels" -}}
+helm.sh/chart: {{ include "prom-metrics-app.chart" . }}
+{{ include "prom-metrics-app.downstreamPodLabels" . }}
+{{- end }}
+
+{{/* Base URL of the downstream's Service, the app's DOWNSTREAM_URL unless config.downstreamUrl is set. */}}
+{{- define "prom-metrics-app.downstreamUrl" -}}
+{{- printf "http://%s:%d" (include "prom-metrics-app.downstreamFullname" .) (int .Values.service.port) }}
+{{- end }}
+
+{{/* The app's settings: `config`, with DOWNSTREAM_URL pointing at the downstream when it is deployed. */}}
+{{- define "prom-metrics-app.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- if and .Values.downstream.enabled (not $config.downstreamUrl) }}
+{{- $_ := set $config "downstreamUrl" (include "prom-metrics-app.downstreamUrl" .) }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+The downstream's settings: `downstream.config` over `config`, value by value (an empty value
+inherits). Its faults and its own downstreams are never inherited: the point of the downstream is
+to fail, or not, on its own, and the app's downstream list (by default the downstream itself)
+would make it call itself. Its service name defaults to the app's plus "-downstream", so that
+traces and /chain's report tell the two apart.
+*/}}
+{{- define "prom-metrics-app.downstreamConfig" -}}
+{{- $own := .Values.downstream.config | default dict }}
+{{- $config := omit (deepCopy .Values.config) "downstreamUrl" "chaos" "otel" }}
+{{- $otel := omit (deepCopy (.Values.config.otel | default dict)) "serviceName" }}
+{{- range $key, $value := $own }}
+{{- if and (ne $key "otel") (ne $key "chaos") (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- $_ := set $config $key $value }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := ($own.otel | default dict) }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- $_ := set $otel $key $value }}
+{{- end }}
+{{- end }}
+{{- if not $otel.serviceName }}
+{{- $_ := set $otel "serviceName" (printf "%s-downstream" (.Values.config.otel.serviceName | default "prom-metrics-app")) }}
+{{- end }}
+{{- $_ := set $config "otel" $otel }}
+{{- $_ := set $config "chaos" ($own.chaos | default dict) }}
+{{- toYaml $config }}
 {{- end }}
 
 {{- define "prom-metrics-app.serviceAccountName" -}}
@@ -70,12 +150,15 @@ helm.sh/chart: {{ include "prom-metrics-app.chart" . }}
 {{- end }}
 
 {{/*
-The app's settings as [variable, value] pairs, in the README's order. An empty value leaves the
-variable out, so the app's own default applies.
+The settings of one instance as [variable, value] pairs, in the README's order, from a dict:
+config (the `config` values in force), where (their place in values.yaml, for error messages) and
+root. An empty value leaves the variable out, so the app's own default applies.
 */}}
 {{- define "prom-metrics-app.settings" -}}
-{{- $c := .Values.config }}
-{{- $o := .Values.config.otel }}
+{{- $c := .config }}
+{{- $o := $c.otel | default dict }}
+{{- $k := $c.chaos | default dict }}
+{{- include "prom-metrics-app.checkChaos" (dict "chaos" $k "where" (printf "%s.chaos" .where)) }}
 {{- $pairs := list
   (list "METRICS_BACKEND" $c.metricsBackend)
   (list "OTEL_EXPORTER" $o.exporter)
@@ -95,9 +178,15 @@ variable out, so the app's own default applies.
   (list "TRACES_EXCLUDED_PATHS" $c.tracesExcludedPaths)
   (list "DOWNSTREAM_URL" $c.downstreamUrl)
   (list "DOWNSTREAM_TIMEOUT" $c.downstreamTimeout)
+  (list "CHAOS_ERROR_RATE" $k.errorRate)
+  (list "CHAOS_ERROR_STATUS" $k.errorStatus)
+  (list "CHAOS_LATENCY" $k.latency)
+  (list "CHAOS_JITTER" $k.jitter)
+  (list "CHAOS_LATENCY_RATE" $k.latencyRate)
+  (list "CHAOS_SEED" $k.seed)
 }}
 {{- if not $c.logToStdout }}
-{{- $pairs = append $pairs (list "LOG_DIR" (include "prom-metrics-app.logDir" .)) }}
+{{- $pairs = append $pairs (list "LOG_DIR" (include "prom-metrics-app.logDir" $c)) }}
 {{- end }}
 {{- range $pairs }}
 {{- $value := index . 1 }}
@@ -112,7 +201,34 @@ variable out, so the app's own default applies.
 {{- end }}
 {{- end }}
 
-{{/* Folder of the log file, an emptyDir, when the app does not log to stdout. */}}
+{{/*
+Refuses what the schema cannot express: a chaos latency or jitter above 60 s, or both together
+above 60 s, and a seed above 2^64-1. The app would exit with code 2 on either.
+*/}}
+{{- define "prom-metrics-app.checkChaos" -}}
+{{- $latency := include "prom-metrics-app.seconds" .chaos.latency | float64 }}
+{{- $jitter := include "prom-metrics-app.seconds" .chaos.jitter | float64 }}
+{{- if gt (addf $latency $jitter) 60.0 }}
+{{- fail (printf "%s: latency (%v) plus jitter (%v) must be at most 60s" .where .chaos.latency .chaos.jitter) }}
+{{- end }}
+{{- $seed := toString .chaos.seed }}
+{{- if and (eq (len $seed) 20) (gt $seed "18446744073709551615") }}
+{{- fail (printf "%s: seed %s is above 18446744073709551615, the largest 64-bit seed" .where $seed) }}
+{{- end }}
+{{- end }}
+
+{{/* Seconds of a duration in the app's syntax (`200ms`, `1.5s`, `2m`, `3`); 0 when empty. */}}
+{{- define "prom-metrics-app.seconds" -}}
+{{- $value := . | toString | trim | lower }}
+{{- if or (kindIs "invalid" .) (eq $value "") }}0
+{{- else if hasSuffix "ms" $value }}{{ divf (trimSuffix "ms" $value | float64) 1000 }}
+{{- else if hasSuffix "s" $value }}{{ trimSuffix "s" $value | float64 }}
+{{- else if hasSuffix "m" $value }}{{ mulf (trimSuffix "m" $value | float64) 60 }}
+{{- else }}{{ $value | float64 }}
+{{- end }}
+{{- end }}
+
+{{/* Folder of the log file, an emptyDir, when an instance does not log to stdout; from its config. */}}
 {{- define "prom-metrics-app.logDir" -}}
-{{- .Values.config.logDir | default "/var/log/prom-metrics-app" }}
+{{- .logDir | default "/var/log/prom-metrics-app" }}
 {{- end }}
