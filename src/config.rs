@@ -167,6 +167,14 @@ pub struct Config {
     #[arg(long, env = "CHAOS_SEED", value_name = "CHAOS_SEED", value_parser = parse_seed)]
     pub chaos_seed: Option<u64>,
 
+    /// Authentication of /metrics (METRICS_AUTH_*).
+    #[command(flatten)]
+    pub auth: crate::http::auth::AuthSettings,
+
+    /// Limits on requests and connections (MAX_*, HEADER_READ_TIMEOUT).
+    #[command(flatten)]
+    pub limits: crate::server::Limits,
+
     /// What to do instead of serving; without a command the app serves.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -327,6 +335,10 @@ impl Config {
                 ),
             )
         })?;
+        config
+            .auth
+            .validate()
+            .map_err(|err| Self::command().error(ErrorKind::ArgumentConflict, err))?;
         Ok(config)
     }
 
@@ -924,5 +936,68 @@ mod tests {
                 .sampler_ratio(),
             0.25
         );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Every flag that takes a value, but `--listen`, which resolves host names.
+        fn flags() -> Vec<String> {
+            Config::command()
+                .get_arguments()
+                .filter(|arg| arg.get_env().is_some() && arg.get_id() != "listen")
+                .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_value_of_any_setting_parses_or_is_one_clear_error(
+                index in any::<prop::sample::Index>(),
+                value in ".{0,40}",
+            ) {
+                let flags = flags();
+                let flag = index.get(&flags);
+                match parse(&[&format!("{flag}={value}")]) {
+                    Ok(_) => {}
+                    Err(err) => {
+                        if let Some(line) = one_line(&err) {
+                            prop_assert!(line.starts_with("error: invalid value"), "{}", line);
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn valid_numbers_round_trip(
+                rate in 0.0..=1.0f64,
+                connections in 1usize..=1_000_000,
+                body in 1usize..=(1 << 30),
+                header in 8192usize..=(1 << 20),
+                seed in any::<u64>(),
+                millis in 1u64..=1_000_000,
+            ) {
+                let config = parse(&[
+                    &format!("--chaos-error-rate={rate}"),
+                    &format!("--max-connections={connections}"),
+                    &format!("--max-body-bytes={body}"),
+                    &format!("--max-header-bytes={header}"),
+                    &format!("--chaos-seed={seed}"),
+                    &format!("--otel-exporter-otlp-timeout={millis}"),
+                ])
+                .unwrap();
+
+                prop_assert_eq!(config.chaos_error_rate, rate);
+                prop_assert_eq!(config.limits.max_connections, connections);
+                prop_assert_eq!(config.limits.max_body_bytes, body);
+                prop_assert_eq!(config.limits.max_header_bytes, header);
+                prop_assert_eq!(config.chaos_seed, Some(seed));
+                prop_assert_eq!(config.otel_exporter_otlp_timeout, Duration::from_millis(millis));
+            }
+        }
     }
 }

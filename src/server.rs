@@ -1,17 +1,51 @@
-//! The HTTP server: bind, serve, and shut down gracefully.
+//! The HTTP server: bind, serve within the connection limits, and shut down gracefully.
 //!
 //! Shutdown order: readiness turns false while the app keeps serving for the drain delay (so load
 //! balancers see `/readyz` fail and stop sending traffic), the listener closes, in-flight requests
 //! finish within the grace period; the caller then flushes telemetry.
+//!
+//! Connections are served by hyper's HTTP/1 server directly (not `axum::serve`), because the
+//! limits against hostile clients are connection settings: the header size (hyper answers 431
+//! itself, before the app sees the request, so such a request is counted nowhere), the header
+//! read timeout (slowloris) and the number of connections served at once.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::Notify};
+use axum::{Router, extract::ConnectInfo};
+use clap::Args;
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tower::ServiceExt as _;
 
 use crate::{
     config::Config,
     http::{self, AppState},
 };
+
+/// Limits that protect the server from oversized, slow or too many requests (flattened into
+/// [`Config`]).
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest request head (request line and headers) in bytes, from 8192 (hyper's minimum) to 1048576; larger gets 431.
+    #[arg(long, env = "MAX_HEADER_BYTES", value_name = "MAX_HEADER_BYTES", default_value = "16384", value_parser = parse_header_bytes)]
+    pub max_header_bytes: usize,
+
+    /// Largest request body in bytes, from 1 to 1073741824; larger gets 413.
+    #[arg(long, env = "MAX_BODY_BYTES", value_name = "MAX_BODY_BYTES", default_value = "65536", value_parser = parse_body_bytes)]
+    pub max_body_bytes: usize,
+
+    /// How long a client may take to send a request's headers before its connection is closed, from 100ms to 5m.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", value_name = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_header_timeout)]
+    pub header_read_timeout: Duration,
+
+    /// Most connections served at once, from 1 to 1000000; further ones wait in the listen backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", value_name = "MAX_CONNECTIONS", default_value = "1024", value_parser = parse_connections)]
+    pub max_connections: usize,
+}
 
 /// A bound, not yet serving, server.
 pub struct Server {
@@ -19,10 +53,11 @@ pub struct Server {
     state: AppState,
     drain: Duration,
     grace: Duration,
+    limits: Limits,
 }
 
 impl Server {
-    /// Binds `address` (port 0 picks a free port), with the shutdown timings of `config`.
+    /// Binds `address` (port 0 picks a free port), with the shutdown timings and limits of `config`.
     pub async fn bind(
         address: SocketAddr,
         state: AppState,
@@ -34,6 +69,7 @@ impl Server {
             state,
             drain: config.shutdown_drain_delay,
             grace: config.shutdown_grace_period,
+            limits: config.limits.clone(),
         })
     }
 
@@ -62,10 +98,10 @@ impl Server {
             state,
             drain,
             grace,
+            limits,
         } = self;
-        let closed = Arc::new(Notify::new());
         let signal = {
-            let (state, closed) = (state.clone(), closed.clone());
+            let state = state.clone();
             async move {
                 shutdown.await;
                 state.begin_shutdown();
@@ -74,25 +110,111 @@ impl Server {
                     "shutting down: /readyz answers 503; still serving during the drain delay"
                 );
                 tokio::time::sleep(drain).await;
-                tracing::info!(
-                    grace_seconds = grace.as_secs_f64(),
-                    "listener closed: no new connections; waiting for requests in flight"
-                );
-                closed.notify_one();
             }
         };
-        let app = http::router(state, routes).into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let app = http::router(state, routes);
+        let connections = GracefulShutdown::new();
+        accept_until(&listener, &app, &limits, &connections, signal).await;
+        drop(listener);
+        tracing::info!(
+            grace_seconds = grace.as_secs_f64(),
+            "listener closed: no new connections; waiting for requests in flight"
+        );
         tokio::select! {
-            result = serve => {
-                tracing::info!("requests drained");
-                result
-            }
-            () = async { closed.notified().await; tokio::time::sleep(grace).await } => {
+            () = connections.shutdown() => tracing::info!("requests drained"),
+            () = tokio::time::sleep(grace) => {
                 tracing::warn!("grace period over: dropping requests still in flight");
-                Ok(())
             }
         }
+        Ok(())
+    }
+}
+
+/// Accepts and serves connections, at most `limits.max_connections` at a time, until `signal`.
+async fn accept_until(
+    listener: &TcpListener,
+    app: &Router,
+    limits: &Limits,
+    connections: &GracefulShutdown,
+    signal: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    tokio::pin!(signal);
+    loop {
+        // A permit first: at the limit the app stops accepting, and the kernel's backlog holds
+        // new connections until one closes.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut signal => return,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    accept_failed(err).await;
+                    continue;
+                }
+            },
+            () = &mut signal => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Errors of one connection (reset before it was accepted) are skipped; others, such as running
+/// out of file descriptors, pause accepting for a moment rather than spinning.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%err, "accepting a connection failed; retrying in 1s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+fn parse_bounded(value: &str, min: usize, max: usize) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
+    }
+}
+
+fn parse_header_bytes(value: &str) -> Result<usize, String> {
+    parse_bounded(value, 8192, 1 << 20).map_err(|e| format!("{e} (bytes), such as 16384"))
+}
+
+fn parse_body_bytes(value: &str) -> Result<usize, String> {
+    parse_bounded(value, 1, 1 << 30).map_err(|e| format!("{e} (bytes), such as 65536"))
+}
+
+fn parse_connections(value: &str) -> Result<usize, String> {
+    parse_bounded(value, 1, 1_000_000).map_err(|e| format!("{e}, such as 1024"))
+}
+
+fn parse_header_timeout(value: &str) -> Result<Duration, String> {
+    match crate::config::parse_duration(value) {
+        Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(300) => Ok(d),
+        _ => Err("expected a duration from 100ms to 5m, such as 10s".to_string()),
     }
 }
 

@@ -383,4 +383,80 @@ mod tests {
 
         assert!(err.contains("error_rate") && err.contains("half"), "{err}");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::{from_form, from_json};
+        use crate::chaos::ChaosSettings;
+
+        fn valid_settings() -> impl Strategy<Value = ChaosSettings> {
+            (
+                0.0..=1.0f64,
+                400u16..=599,
+                0.0..=30.0f64,
+                0.0..=30.0f64,
+                0.0..=1.0f64,
+            )
+                .prop_map(
+                    |(error_rate, error_status, latency_seconds, jitter_seconds, latency_rate)| {
+                        ChaosSettings {
+                            error_rate,
+                            error_status,
+                            latency_seconds,
+                            jitter_seconds,
+                            latency_rate,
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_json_body_parses_or_is_refused_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = from_json(&body);
+            }
+
+            #[test]
+            fn any_json_object_of_known_fields_parses_or_names_the_field(
+                fields in proptest::collection::vec(("(error_rate|error_status|latency_seconds|jitter_seconds|latency_rate|[a-z]{1,8})", any::<f64>()), 0..6)
+            ) {
+                let object: serde_json::Map<String, serde_json::Value> = fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                    .collect();
+                if let Err(reason) = from_json(serde_json::Value::Object(object).to_string().as_bytes()) {
+                    prop_assert!(fields.iter().any(|(k, _)| reason.contains(k.as_str())), "{}", reason);
+                }
+            }
+
+            #[test]
+            fn any_form_parses_or_is_refused_without_panicking(
+                fields in proptest::collection::vec((".{0,16}", ".{0,16}"), 0..8)
+            ) {
+                let _ = from_form(&fields);
+            }
+
+            #[test]
+            fn valid_settings_round_trip_through_json_and_the_form(settings in valid_settings()) {
+                let json = serde_json::to_vec(&settings).unwrap();
+                let form: Vec<(String, String)> = [
+                    ("error_rate", settings.error_rate.to_string()),
+                    ("error_status", settings.error_status.to_string()),
+                    ("latency_seconds", settings.latency_seconds.to_string()),
+                    ("jitter_seconds", settings.jitter_seconds.to_string()),
+                    ("latency_rate", settings.latency_rate.to_string()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+
+                prop_assert_eq!(from_json(&json), Ok(settings));
+                prop_assert_eq!(from_form(&form), Ok(settings));
+                prop_assert_eq!(settings.validate(), Ok(settings));
+            }
+        }
+    }
 }

@@ -4,16 +4,19 @@
 //! Request flow, outermost first: routing (so the route template is known) -> security headers
 //! ([`headers`], on every response, added after the others have seen it) -> `trace` (server
 //! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
-//! -> `chaos` (injected latency and failures, counted routes only, so they are counted like real
-//! ones) -> handler. The route table is written down once ([`counted_routes`] and the uncounted routes
-//! beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
+//! -> `body limit` (413, counted routes only, so it is counted) -> `chaos` (injected latency and
+//! failures, counted routes only, so they are counted like real ones) -> handler. The routes that
+//! [`auth`] protects check credentials before their handler. The route table is written down
+//! once ([`counted_routes`] and the uncounted routes beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
 //! without the two layers, as a benchmark baseline.
 
 pub mod about;
+pub mod auth;
 pub mod chain;
 pub mod chaos;
 mod error;
 pub mod headers;
+mod limits;
 mod middleware;
 mod pages;
 mod probes;
@@ -28,6 +31,7 @@ use std::sync::{
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     handler::Handler,
     routing::{MethodRouter, any, get},
 };
@@ -65,6 +69,10 @@ pub struct AppState {
     pub chain: Arc<chain::Chain>,
     /// The fault injection settings in force.
     pub chaos: Arc<Chaos>,
+    /// The credentials of the protected routes; `None`: nothing is protected.
+    pub auth: Option<Arc<auth::Auth>>,
+    /// The largest request body accepted (`MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
 }
 
 impl AppState {
@@ -121,6 +129,8 @@ impl AppState {
             exporter,
             chain: Arc::new(chain::Chain::new(config)),
             chaos,
+            auth: auth::Auth::from_settings(&config.auth),
+            max_body_bytes: config.limits.max_body_bytes,
         }
     }
 
@@ -206,6 +216,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
                 route,
             })
             .layer(CatchPanicLayer::custom(error::panic_response))
+            .layer(limits::BodyLimitLayer(state.max_body_bytes))
             .layer(chaos::ChaosLayer(state.chaos.clone()))
     };
     let mut app = Router::new();
@@ -213,11 +224,18 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         app = app.route(path, handlers.layer(count(path)));
     }
     for (path, handlers) in uncounted_routes() {
+        let handlers = match &state.auth {
+            Some(auth) if auth.protects(path) => handlers.layer(
+                axum::middleware::from_fn_with_state(auth.clone(), auth::require_credentials),
+            ),
+            _ => handlers,
+        };
         app = app.route(path, handlers);
     }
     app
         // Unknown paths share one label value, so random URLs cannot create series.
         .fallback(pages::not_found.layer(count(UNMATCHED_ROUTE)))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(
             ServiceBuilder::new()
                 .layer(headers::layer())

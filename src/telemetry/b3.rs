@@ -590,4 +590,102 @@ mod tests {
             ["x-b3-traceid", "x-b3-spanid", "x-b3-sampled", "x-b3-flags"]
         );
     }
+
+    mod properties {
+        use std::collections::HashMap;
+
+        use opentelemetry::{
+            Context,
+            propagation::TextMapPropagator,
+            trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+        };
+        use opentelemetry_sdk::propagation::TraceContextPropagator;
+        use proptest::prelude::*;
+
+        use super::super::{B3Encoding, B3Propagator};
+
+        fn carrier(pairs: &[(String, String)]) -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect()
+        }
+
+        fn header_names() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("b3".to_string()),
+                Just("x-b3-traceid".to_string()),
+                Just("x-b3-spanid".to_string()),
+                Just("x-b3-sampled".to_string()),
+                Just("x-b3-flags".to_string()),
+                Just("traceparent".to_string()),
+                Just("tracestate".to_string()),
+            ]
+        }
+
+        fn header_values() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,80}",
+                "[0-9a-f]{1,32}-[0-9a-f]{1,16}(-[01d])?(-[0-9a-f]{16})?",
+                "[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.{0,8})?",
+            ]
+        }
+
+        fn contexts() -> impl Strategy<Value = SpanContext> {
+            (any::<u128>(), any::<u64>(), any::<bool>())
+                .prop_filter("valid ids", |(t, s, _)| *t != 0 && *s != 0)
+                .prop_map(|(t, s, sampled)| {
+                    SpanContext::new(
+                        TraceId::from(t),
+                        SpanId::from(s),
+                        TraceFlags::NOT_SAMPLED.with_sampled(sampled),
+                        true,
+                        TraceState::default(),
+                    )
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_propagation_headers_extract_without_panicking(
+                pairs in proptest::collection::vec((header_names(), header_values()), 0..6)
+            ) {
+                let carrier = carrier(&pairs);
+                for propagator in [
+                    B3Propagator::new(B3Encoding::SingleHeader),
+                    B3Propagator::new(B3Encoding::MultipleHeaders),
+                ] {
+                    let cx = propagator.extract(&carrier);
+                    let span = cx.span();
+                    let context = span.span_context();
+                    prop_assert!(!context.is_valid() || context.is_remote());
+                }
+                let cx = TraceContextPropagator::new().extract(&carrier);
+                let span = cx.span();
+                prop_assert!(!span.span_context().is_valid() || span.span_context().is_remote());
+            }
+
+            #[test]
+            fn injected_contexts_extract_to_the_same_ids_and_decision(context in contexts()) {
+                let cx = Context::new().with_remote_span_context(context.clone());
+                let propagators: [Box<dyn TextMapPropagator>; 3] = [
+                    Box::new(B3Propagator::new(B3Encoding::SingleHeader)),
+                    Box::new(B3Propagator::new(B3Encoding::MultipleHeaders)),
+                    Box::new(TraceContextPropagator::new()),
+                ];
+                for propagator in propagators {
+                    let mut carrier = HashMap::new();
+                    propagator.inject_context(&cx, &mut carrier);
+                    let back = propagator.extract(&carrier);
+                    let span = back.span();
+                    let extracted = span.span_context();
+                    prop_assert_eq!(extracted.trace_id(), context.trace_id());
+                    prop_assert_eq!(extracted.span_id(), context.span_id());
+                    prop_assert_eq!(extracted.is_sampled(), context.is_sampled());
+                }
+            }
+        }
+    }
 }

@@ -1,14 +1,19 @@
 //! Integration and end-to-end tests: the real server on loopback, driven over HTTP, checked by real
 //! tools (Prometheus, promtool, an OpenMetrics parser, an OTLP receiver).
 
+mod auth;
 mod browser;
+mod cardinality;
 mod chain;
 mod chaos;
 mod config;
 mod conformance;
 mod container;
 mod counting;
+mod fidelity;
+mod fuzz;
 mod helpers;
+mod limits;
 mod load;
 mod logging;
 mod otel;

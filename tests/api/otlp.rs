@@ -252,6 +252,25 @@ pub async fn start_grpc(tls: Option<Identity>) -> (SocketAddr, Received) {
     (address, received)
 }
 
+/// Serves OTLP/gRPC on `listener` into `received` until the returned sender is used or dropped,
+/// so that a test can stop the collector and start it again on the same port.
+pub fn serve_grpc_until_stopped(
+    listener: tokio::net::TcpListener,
+    received: &Received,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = tonic::transport::Server::builder()
+        .add_service(TraceServiceServer::new(received.clone()))
+        .add_service(MetricsServiceServer::new(received.clone()));
+    tokio::spawn(router.serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    stop
+}
+
 /// Starts an OTLP/HTTP receiver (protobuf bodies on `/v1/traces` and `/v1/metrics`).
 pub async fn start_http() -> (SocketAddr, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -20,12 +20,25 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `target`, with extra command-line `flags`.
     pub async fn start(target: SocketAddr, flags: &[&str]) -> Self {
+        let job =
+            format!("  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n");
+        Self::start_with_jobs(&job, |_| {}, flags).await
+    }
+
+    /// Starts Prometheus with the YAML list items `jobs` as its `scrape_configs`; `prepare` may
+    /// write files into its folder (such as a credentials file) before it starts.
+    pub async fn start_with_jobs(
+        jobs: &str,
+        prepare: impl FnOnce(&std::path::Path),
+        flags: &[&str],
+    ) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("pma-prometheus-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        prepare(&dir);
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let child = Command::new("prometheus")

@@ -545,6 +545,25 @@ SERVICE_MONITOR_SPEC = {
                     "honorLabels": {"type": "boolean"},
                     "relabelings": {"type": "array", "items": RELABEL},
                     "metricRelabelings": {"type": "array", "items": RELABEL},
+                    # SafeAuthorization: the credentials come from a Secret key, never inline.
+                    "authorization": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["credentials"],
+                        "properties": {
+                            "type": {"type": "string"},
+                            "credentials": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["key"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "key": {"type": "string"},
+                                    "optional": {"type": "boolean"},
+                                },
+                            },
+                        },
+                    },
                 },
             },
         },
@@ -840,6 +859,33 @@ def test_otlp_headers_from_an_existing_secret(chart):
     }
     with pytest.raises(helm_python.HelmError, match="not both"):
         render(chart, merged(values, {"otlpHeaders": {"value": "a=b"}}))
+
+
+def test_metrics_token_from_a_secret_reaches_the_app_and_the_service_monitor(chart):
+    values = merged(ALL_ON, {"metricsAuth": {"existingSecret": "metrics-token", "key": "bearer", "scope": "all"}})
+    objects = render(chart, values)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = env_values(objects)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "metrics-auth")
+    volume = next(v for v in pod["volumes"] if v["name"] == "metrics-auth")
+    endpoint = one(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+
+    assert env["METRICS_AUTH_TOKEN_FILE"] == f"{mount['mountPath']}/bearer"
+    assert env["METRICS_AUTH_SCOPE"] == "all"
+    assert mount["readOnly"] is True
+    assert volume["secret"] == {"secretName": "metrics-token", "items": [{"key": "bearer", "path": "bearer"}]}
+    assert endpoint["authorization"] == {"type": "Bearer", "credentials": {"name": "metrics-token", "key": "bearer"}}
+    jsonschema.validate(one(objects, "ServiceMonitor")["spec"], SERVICE_MONITOR_SPEC)
+
+
+def test_metrics_stay_open_without_a_token_secret(chart):
+    objects = render(chart, ALL_ON)
+
+    assert "METRICS_AUTH_TOKEN_FILE" not in env_values(objects)
+    assert "authorization" not in one(objects, "ServiceMonitor")["spec"]["endpoints"][0]
+    with pytest.raises(helm_python.HelmError):
+        render(chart, merged(ALL_ON, {"metricsAuth": {"scope": "pages"}}))
 
 
 @pytest.mark.parametrize("drain,grace", [(0, 0), (5, 30), (3, 45), (10, 600)])

@@ -77,6 +77,13 @@ spec:
                   name: {{ . }}
                   key: {{ $values.otlpHeaders.key }}
             {{- end }}
+            {{- if $values.metricsAuth.existingSecret }}
+            {{- /* A file, not an env value: the token never shows in the pod spec or in `env`. */}}
+            - name: METRICS_AUTH_TOKEN_FILE
+              value: {{ printf "/var/run/secrets/prom-metrics-app/metrics-auth/%s" $values.metricsAuth.key | quote }}
+            - name: METRICS_AUTH_SCOPE
+              value: {{ $values.metricsAuth.scope | quote }}
+            {{- end }}
             {{- with $values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -92,18 +99,31 @@ spec:
           resources:
             {{- toYaml . | nindent 12 }}
           {{- end }}
-          {{- if or (not $config.logToStdout) $values.extraVolumeMounts }}
+          {{- if or (not $config.logToStdout) $values.extraVolumeMounts $values.metricsAuth.existingSecret }}
           volumeMounts:
             {{- if not $config.logToStdout }}
             - name: logs
               mountPath: {{ $logDir }}
             {{- end }}
+            {{- if $values.metricsAuth.existingSecret }}
+            - name: metrics-auth
+              mountPath: /var/run/secrets/prom-metrics-app/metrics-auth
+              readOnly: true
+            {{- end }}
             {{- with $values.extraVolumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
           {{- end }}
-      {{- if or (not $config.logToStdout) $values.extraVolumes }}
+      {{- if or (not $config.logToStdout) $values.extraVolumes $values.metricsAuth.existingSecret }}
       volumes:
+        {{- with $values.metricsAuth.existingSecret }}
+        - name: metrics-auth
+          secret:
+            secretName: {{ . }}
+            items:
+              - key: {{ $values.metricsAuth.key }}
+                path: {{ $values.metricsAuth.key }}
+        {{- end }}
         {{- if not $config.logToStdout }}
         {{- /* The root filesystem is read-only: the log file needs a writable folder.
         Rotation keeps at most 11 files of 10 MiB. */}}
