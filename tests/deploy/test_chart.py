@@ -423,6 +423,10 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "SHUTDOWN_DRAIN_DELAY": "3s",
         "SHUTDOWN_GRACE_PERIOD": "45s",
         "TRACES_EXCLUDED_PATHS": "/healthz,/readyz,/static/*",
+        "MAX_HEADER_BYTES": "32768",
+        "MAX_BODY_BYTES": "131072",
+        "HEADER_READ_TIMEOUT": "5s",
+        "MAX_CONNECTIONS": "2048",
         "DOWNSTREAM_TIMEOUT": "1500ms",  # empty in downstream.config: inherited
         "CHAOS_ERROR_RATE": own["errorRate"],
         "CHAOS_ERROR_STATUS": own["errorStatus"],
@@ -711,6 +715,10 @@ def test_every_setting_renders_to_its_variable(chart):
         "TRACES_EXCLUDED_PATHS": "/healthz,/readyz,/static/*",
         "DOWNSTREAM_URL": "http://b.demo:5000,http://c.demo:5000",
         "DOWNSTREAM_TIMEOUT": "1500ms",
+        "MAX_HEADER_BYTES": "32768",
+        "MAX_BODY_BYTES": "131072",
+        "HEADER_READ_TIMEOUT": "5s",
+        "MAX_CONNECTIONS": "2048",
         "CHAOS_ERROR_RATE": "0.01",
         "CHAOS_ERROR_STATUS": "503",
         "CHAOS_LATENCY": "200ms",
@@ -736,8 +744,18 @@ def test_every_setting_renders_to_its_variable(chart):
         "SSL_CERT_FILE": "/etc/ssl/custom/ca.crt",
     }
     # Every variable of the app's configuration table is covered (LOG_DIR only without stdout
-    # logging, see test_writable_log_folder_is_an_empty_dir_when_not_logging_to_stdout).
-    assert readme_variables() - set(env) == {"LOG_DIR"}
+    # logging, see test_writable_log_folder_is_an_empty_dir_when_not_logging_to_stdout). The
+    # /metrics credentials come from a Secret as a file (metricsAuth, tested on its own), never as
+    # a value in the pod spec; basic authentication is left to extraEnv.
+    assert readme_variables() - set(env) == {
+        "LOG_DIR",
+        "METRICS_AUTH_TOKEN",
+        "METRICS_AUTH_TOKEN_FILE",
+        "METRICS_AUTH_SCOPE",
+        "METRICS_AUTH_USERNAME",
+        "METRICS_AUTH_PASSWORD",
+        "METRICS_AUTH_PASSWORD_FILE",
+    }
 
 
 def test_empty_values_leave_variables_unset(chart):
