@@ -132,12 +132,19 @@ fn mix_spans(received: &Received) -> (usize, bool) {
 }
 
 fn otel_binary(endpoint: &str, backend: &str) -> Binary {
+    otel_binary_with(endpoint, backend, "parentbased_always_on")
+}
+
+/// Like [`otel_binary`], with `sampler`: `always_off` exports metrics and no span, so that the
+/// receiver's spans all come from one instance.
+fn otel_binary_with(endpoint: &str, backend: &str, sampler: &str) -> Binary {
     spawn_binary(&[
         ("METRICS_BACKEND", backend),
         ("OTEL_EXPORTER", "otlp"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+        ("OTEL_TRACES_SAMPLER", sampler),
     ])
 }
 
@@ -199,7 +206,8 @@ async fn a_collector_outage_loses_no_cumulative_count_and_counts_nothing_twice()
     let received = Received::default();
     let mut stop = Some(otlp::serve_grpc_until_stopped(listener, &received));
     let endpoint = format!("http://{address}");
-    let metrics_binary = otel_binary(&endpoint, "otel");
+    // One instance for the metrics, one for the spans: each count is checked against its own.
+    let metrics_binary = otel_binary_with(&endpoint, "otel", "always_off");
     let spans_binary = otel_binary(&endpoint, "prometheus");
     let (metrics_base, spans_base) = (metrics_binary.url(""), spans_binary.url(""));
     let mut tally = Tally::default();
