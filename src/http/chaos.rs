@@ -189,15 +189,27 @@ pub async fn put_chaos(
         .chaos
         .replace(settings)
         .map_err(|err| invalid(err.to_string()))?;
-    tracing::info!(?settings, "chaos settings replaced");
+    log_settings(&settings, "chaos settings replaced");
     Ok(Json(settings))
 }
 
 /// `DELETE /api/chaos`: back to the settings the app started with.
 pub async fn delete_chaos(State(state): State<AppState>) -> Json<ChaosSettings> {
     let settings = state.chaos.reset();
-    tracing::info!(?settings, "chaos settings reset");
+    log_settings(&settings, "chaos settings reset");
     Json(settings)
+}
+
+/// One log line with every setting as a field of its own.
+fn log_settings(settings: &ChaosSettings, message: &str) {
+    tracing::info!(
+        error_rate = settings.error_rate,
+        error_status = settings.error_status,
+        latency_seconds = settings.latency_seconds,
+        jitter_seconds = settings.jitter_seconds,
+        latency_rate = settings.latency_rate,
+        "{message}"
+    );
 }
 
 #[derive(Template)]
@@ -229,7 +241,7 @@ pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Resp
     };
     let (status, page) = match result {
         Ok(settings) => {
-            tracing::info!(?settings, "chaos settings replaced from the form");
+            log_settings(&settings, "chaos settings replaced from the form");
             (
                 StatusCode::OK,
                 ChaosPage {

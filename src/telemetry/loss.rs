@@ -1,6 +1,9 @@
 //! Bounded, counted telemetry loss. With a dead or slow collector the app keeps serving at the same
 //! speed: at most [`SPAN_CAPACITY`] spans wait for export, the rest are dropped and counted, and
 //! losses are logged at most once per [`LOG_INTERVAL`] with running totals, never once per span.
+//! After a failed span export, the next ones are given up without being encoded or sent, for a
+//! back-off that doubles up to [`MAX_BACKOFF`]: a collector that refuses connections would
+//! otherwise cost the CPU of encoding every span, for nothing.
 
 use std::{
     sync::{
@@ -23,6 +26,10 @@ use opentelemetry_sdk::{
 pub const SPAN_CAPACITY: usize = 2048;
 /// Shortest time between two loss reports in the log.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// The first wait after a failed span export, before the next attempt.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between two span export attempts while they fail.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Running totals of lost telemetry.
 #[derive(Debug, Default)]
@@ -74,6 +81,7 @@ pub fn bounded_processor<E: SpanExporter + 'static>(
         inner: exporter,
         pending: pending.clone(),
         losses: losses.clone(),
+        backoff: Mutex::new(Backoff::default()),
     };
     let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
         .with_max_queue_size(SPAN_CAPACITY)
@@ -126,18 +134,58 @@ impl SpanProcessor for BoundedProcessor {
     }
 }
 
-/// Releases pending slots once a batch is done, and counts the spans of failed exports.
+/// Releases pending slots once a batch is done, counts the spans of failed exports, and backs
+/// off while exports fail.
 #[derive(Debug)]
 struct CountingSpanExporter<E> {
     inner: E,
     pending: Arc<AtomicUsize>,
     losses: Arc<Losses>,
+    backoff: Mutex<Backoff>,
+}
+
+/// When the next span export may be tried, and how long to wait after it if it fails too.
+#[derive(Debug, Default)]
+struct Backoff {
+    retry_at: Option<Instant>,
+    wait: Duration,
+}
+
+impl Backoff {
+    /// Whether an export may be tried at `now`.
+    fn ready(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|at| now >= at)
+    }
+
+    /// Records the outcome of an export tried at `now`.
+    fn record(&mut self, ok: bool, now: Instant) {
+        if ok {
+            *self = Backoff::default();
+        } else {
+            self.wait = (self.wait * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+            self.retry_at = Some(now + self.wait);
+        }
+    }
 }
 
 impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let size = batch.len();
-        let result = self.inner.export(batch).await;
+        let ready = self
+            .backoff
+            .lock()
+            .map_or(true, |backoff| backoff.ready(Instant::now()));
+        let result = if ready {
+            let result = self.inner.export(batch).await;
+            if let Ok(mut backoff) = self.backoff.lock() {
+                backoff.record(result.is_ok(), Instant::now());
+            }
+            result
+        } else {
+            Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "span export skipped: the last attempt failed, retrying after a back-off".into(),
+            ))
+        };
         self.pending.fetch_sub(size, Ordering::AcqRel);
         if result.is_err() {
             self.losses.add(&self.losses.failed_spans, size as u64);
@@ -190,6 +238,38 @@ impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exports_back_off_while_they_fail_and_resume_after_a_success() {
+        let start = Instant::now();
+        let mut backoff = Backoff::default();
+
+        assert!(backoff.ready(start));
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            backoff.record(false, start);
+            waits.push(backoff.wait);
+        }
+        let ready_early = backoff.ready(start + Duration::from_secs(4));
+        let ready_later = backoff.ready(start + MAX_BACKOFF);
+        backoff.record(true, start);
+
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(
+            waits,
+            [
+                ms(250),
+                ms(500),
+                ms(1000),
+                ms(2000),
+                ms(4000),
+                ms(5000),
+                ms(5000)
+            ]
+        );
+        assert!(!ready_early && ready_later);
+        assert!(backoff.ready(start), "a success ends the back-off");
+    }
 
     #[test]
     fn losses_add_up_and_are_reported_at_most_once_per_interval() {
