@@ -2,6 +2,7 @@
 //! OpenTelemetry, for testing monitoring pipelines end to end.
 //!
 //! - [`config`]: flags and environment variables, parsed and validated once at start.
+//! - [`accept`]: the media ranges of an `Accept` header, for the routes that negotiate.
 //! - [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
 //! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
@@ -14,6 +15,7 @@
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
 
+pub mod accept;
 pub mod chaos;
 pub mod config;
 pub mod healthcheck;

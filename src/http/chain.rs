@@ -166,13 +166,7 @@ fn wants_json(accept: Option<&HeaderValue>) -> bool {
         return false;
     };
     let (mut json, mut html): (f32, f32) = (0.0, 0.0);
-    for range in accept.split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let media = parts.next().unwrap_or("").to_ascii_lowercase();
-        let quality = parts
-            .filter_map(|p| p.strip_prefix("q="))
-            .find_map(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (media, quality) in crate::accept::media_ranges(accept) {
         match media.as_str() {
             "application/json" | "application/*" => json = json.max(quality),
             "text/html" | "text/*" | "*/*" => html = html.max(quality),

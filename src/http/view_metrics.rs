@@ -75,13 +75,7 @@ fn wants_json(query: Option<&str>, accept: Option<&str>) -> Result<bool, AppErro
     }
     let mut json = None;
     let mut html = None;
-    for (index, range) in accept.unwrap_or("").split(',').enumerate() {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let quality = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f64>().ok())
-            .unwrap_or(1.0);
+    for (index, (media, quality)) in crate::accept::media_ranges(accept.unwrap_or("")).enumerate() {
         match media.as_str() {
             "application/json" => json = json.or(Some((quality, index))),
             "text/html" => html = html.or(Some((quality, index))),
