@@ -17,8 +17,9 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use prom_metrics_app::{
+    conventions::ErrorType,
     metrics::{
-        ErrorType, Format, MetricsBackend, RequestRecord, TraceRef, otel::OtelBackend,
+        Format, MetricsBackend, RequestRecord, TraceRef, otel::OtelBackend,
         prometheus::PrometheusBackend,
     },
     telemetry::{Losses, SCOPE, SharedReader},

@@ -12,8 +12,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use prom_metrics_app::{
     config::Config,
+    conventions::ErrorType,
     http::{self, AppState},
-    metrics::{ErrorType, MetricsBackend, RequestRecord, prometheus::PrometheusBackend},
+    metrics::{MetricsBackend, RequestRecord, prometheus::PrometheusBackend},
     server,
 };
 

@@ -15,13 +15,18 @@ use std::{
 };
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The longest latency (fixed plus jitter) that may be injected, as for `/do_task`.
-pub const MAX_LATENCY_SECONDS: f64 = 60.0;
+use crate::config::{Config, MAX_CHAOS_LATENCY};
+
+/// The longest latency (fixed plus jitter) that may be injected, in seconds.
+pub const MAX_LATENCY_SECONDS: f64 = MAX_CHAOS_LATENCY.as_secs_f64();
 
 /// What to inject. Every field has an "off" default: [`ChaosSettings::default`] injects nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// As JSON (`/api/chaos`), a field left out takes its "off" value and an unknown field is refused,
+/// so that a typo cannot pass for "off".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChaosSettings {
     /// Share of application requests answered with `error_status` instead of their handler's
     /// answer, from 0 to 1.
@@ -58,6 +63,18 @@ pub struct InvalidSetting {
 }
 
 impl ChaosSettings {
+    /// The settings the app starts with (`CHAOS_*`), validated.
+    pub fn from_config(config: &Config) -> Result<Self, InvalidSetting> {
+        Self {
+            error_rate: config.chaos_error_rate,
+            error_status: config.chaos_error_status,
+            latency_seconds: config.chaos_latency.as_secs_f64(),
+            jitter_seconds: config.chaos_jitter.as_secs_f64(),
+            latency_rate: config.chaos_latency_rate,
+        }
+        .validate()
+    }
+
     /// Checks every field's range; the same rules as the `CHAOS_*` settings at start.
     pub fn validate(self) -> Result<Self, InvalidSetting> {
         let invalid = |field, value: String, expected| {

@@ -1,16 +1,39 @@
 //! `prom-metrics-app healthcheck`: probes `/healthz` of a running instance, for container
 //! HEALTHCHECKs and `helm test`, since the image has no shell and no curl.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::Duration,
+};
 
+use clap::Args;
 use url::Url;
 
-use crate::config::HealthcheckArgs;
+use crate::{
+    config::parse::{parse_duration, parse_listen, parse_probe_url},
+    errors::root_cause,
+};
+
+/// Options of `prom-metrics-app healthcheck`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe [default: /healthz on LISTEN_ADDR, with 0.0.0.0 or [::] read as loopback].
+    #[arg(long, value_name = "URL", value_parser = parse_probe_url)]
+    pub url: Option<Url>,
+
+    /// The address the instance listens on, as it was started with (read when --url is not given).
+    #[arg(long, env = "LISTEN_ADDR", value_name = "LISTEN_ADDR", default_value = "0.0.0.0:5000", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// How long to wait for the answer, e.g. `2s`, `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
 
 /// Probes the instance and returns whether it answered 200, after printing one line that says
 /// what was probed and what came back.
-pub async fn run(listen: SocketAddr, args: &HealthcheckArgs) -> bool {
-    let url = args.url.clone().unwrap_or_else(|| healthz_url(listen));
+pub async fn run(args: &HealthcheckArgs) -> bool {
+    let url = args.url.clone().unwrap_or_else(|| healthz_url(args.listen));
     // No proxy: the probe is always meant for the instance itself, whatever HTTP_PROXY says.
     let client = crate::tls::client_builder()
         .and_then(|builder| builder.no_proxy().timeout(args.timeout).build());
@@ -44,16 +67,6 @@ pub fn healthz_url(listen: SocketAddr) -> Url {
     };
     let address = SocketAddr::new(ip, listen.port());
     Url::parse(&format!("http://{address}/healthz")).expect("an IP and a port make a valid URL")
-}
-
-/// The innermost cause, such as "Connection refused (os error 111)": reqwest's own message
-/// ("error sending request for url ...") does not say what went wrong.
-pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }
 
 #[cfg(test)]

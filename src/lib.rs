@@ -1,23 +1,31 @@
 //! prom-metrics-app: a web service with known behaviour, instrumented with Prometheus and
 //! OpenTelemetry, for testing monitoring pipelines end to end.
 //!
-//! - [`config`]: flags and environment variables, parsed and validated once at start.
-//! - [`accept`]: the media ranges of an `Accept` header, for the routes that negotiate.
-//! - [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
-//! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
-//! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
-//! - [`http`]: the route table, the tracing and counting middlewares, pages, probes, `/metrics`,
-//!   `/chain`, which calls other instances in one trace, and the chaos layer and controls.
-//! - [`server`]: binds, serves, and shuts down gracefully when told to.
-//! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
-//! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
-//! - [`load`]: the `load` command, an open-loop load generator with a weighted mix of paths.
+//! The modules form floors; each imports only from the floors below it, never upward:
+//!
+//! 1. Ground: [`config`] (the server's settings, parsed and validated once at start; it imports
+//!    nothing of the app), and small shared pieces: [`conventions`] (OpenTelemetry's HTTP
+//!    semantic conventions), [`accept`] (media ranges of an `Accept` header), [`errors`] (error
+//!    chains as text), [`tls`] (root certificates for outgoing TLS).
+//! 2. [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
+//! 3. [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at
+//!    shutdown.
+//! 4. [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry
+//!    backends.
+//! 5. [`http`]: the route table, the request layer (span, counting, access line), pages, probes,
+//!    `/metrics`, `/chain` (which calls other instances in one trace), and the chaos controls.
+//! 6. The commands: [`server`] (binds, serves, shuts down gracefully), [`healthcheck`] (a probe of
+//!    `/healthz` for images without a shell), [`load`] (an open-loop load generator).
+//! 7. [`cli`]: the command line, which names the commands.
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.
 
 pub mod accept;
 pub mod chaos;
+pub mod cli;
 pub mod config;
+pub mod conventions;
+pub mod errors;
 pub mod healthcheck;
 pub mod http;
 pub mod load;

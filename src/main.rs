@@ -1,12 +1,13 @@
-//! The `prom-metrics-app` binary: parse the configuration, start telemetry, serve until SIGTERM or
-//! SIGINT, then drain and flush. The `healthcheck` and `load` commands run instead of serving,
-//! without telemetry.
+//! The `prom-metrics-app` binary: parse the command line, then serve (start telemetry, serve until
+//! SIGTERM or SIGINT, drain and flush), or run the `healthcheck` or `load` command, which need no
+//! telemetry.
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use prom_metrics_app::{
-    config::{self, Command, Config},
+    cli::{self, Command},
+    config::{Config, env},
     healthcheck,
     http::AppState,
     load, metrics, server,
@@ -17,9 +18,9 @@ use prom_metrics_app::{
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    let config = Config::parse_or_exit();
+    let command = cli::parse_or_exit();
     // SAFETY: no other thread exists yet; the runtime is built below.
-    let ignored = unsafe { config::remove_otel_variables() };
+    let ignored = unsafe { env::remove_otel_variables(&cli::documented_variables()) };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -27,34 +28,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match &config.command {
-        Some(Command::Healthcheck(args)) => {
-            return match runtime.block_on(healthcheck::run(config.listen, args)) {
-                true => ExitCode::SUCCESS,
-                false => ExitCode::FAILURE,
-            };
-        }
-        Some(Command::Load(args)) => {
-            return match runtime.block_on(load::run(args, server::shutdown_signal())) {
+    match command {
+        Command::Healthcheck(args) => match runtime.block_on(healthcheck::run(&args)) {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        },
+        Command::Load(args) => {
+            match runtime.block_on(load::run(&args, server::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("error: {err}");
                     ExitCode::from(err.exit_code())
                 }
-            };
+            }
         }
-        None => {}
-    }
-    match runtime.block_on(run(config, ignored)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Command::Serve(config) => match runtime.block_on(serve(*config, ignored)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
-async fn run(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
+async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
     let telemetry = Telemetry::init(&config)?;
     if !ignored.is_empty() {
         tracing::warn!(

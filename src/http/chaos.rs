@@ -1,5 +1,5 @@
-//! Fault injection over HTTP: the chaos layer on the application routes, `/status/{code}`, the
-//! `/chaos` page and the `/api/chaos` JSON API.
+//! Fault injection over HTTP: the chaos layer on the application routes, the `/chaos` page and the
+//! `/api/chaos` JSON API.
 
 use std::{
     future::Future,
@@ -10,13 +10,14 @@ use std::{
 
 use askama::Template;
 use axum::{
-    Json,
+    Form, Json,
     body::Bytes,
-    extract::{Path, Request, State},
+    extract::{Request, State, rejection::FormRejection},
     http::{HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
 };
 use opentelemetry::{Context, KeyValue, trace::TraceContextExt as _};
+use serde::Deserialize;
 use tower::{Layer, Service};
 
 use super::{AppError, AppState};
@@ -152,32 +153,15 @@ where
     }
 }
 
-/// `/status/{code}`: answers with `code`, from 200 to 599, and a short body. Counted like any
-/// application route. An informational status (1xx) cannot end an HTTP exchange (the server would
-/// turn it into a 500), so it is refused with the other invalid codes.
-pub async fn any_status(Path(code): Path<String>) -> Result<Response, AppError> {
-    let status = code
-        .parse::<u16>()
-        .ok()
-        .filter(|code| (200..=599).contains(code))
-        .and_then(|code| StatusCode::from_u16(code).ok())
-        .ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "invalid status code {:?}: expected a number from 200 to 599 (a 1xx status cannot be a final answer)",
-                code.chars().take(16).collect::<String>()
-            ))
-        })?;
-    let reason = status.canonical_reason().unwrap_or("");
-    Ok((status, format!("{} {reason}\n", status.as_u16())).into_response())
-}
-
 /// `GET /api/chaos`: the settings in force.
 pub async fn get_chaos(State(state): State<AppState>) -> Json<ChaosSettings> {
     Json(state.chaos.settings())
 }
 
 /// `PUT /api/chaos`: replaces the settings with the JSON body (fields left out take their "off"
-/// value); a body that does not parse or is out of range gets 400 and changes nothing.
+/// value); a body that does not parse, has an unknown field or is out of range gets 400 and
+/// changes nothing. The body is read whatever its `Content-Type` (axum's `Json` would want
+/// `application/json`), because `curl -d`, the way most people try an API, sends a form type.
 pub async fn put_chaos(
     State(state): State<AppState>,
     body: Bytes,
@@ -230,14 +214,17 @@ pub async fn get_chaos_page(State(state): State<AppState>) -> Result<Html<String
 }
 
 /// `POST /chaos`: applies the form (or, with `action=reset`, the start settings) and shows the
-/// page again; an invalid value gets 400 and the form with the reason.
-pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Response {
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let result = if fields.iter().any(|(k, v)| k == "action" && v == "reset") {
-        Ok(state.chaos.reset())
-    } else {
-        from_form(&fields)
-            .and_then(|settings| state.chaos.replace(settings).map_err(|err| err.to_string()))
+/// page again; an invalid value or an unknown field gets 400 and the form with the reason.
+pub async fn post_chaos_page(
+    State(state): State<AppState>,
+    form: Result<Form<ChaosForm>, FormRejection>,
+) -> Response {
+    let result = match form {
+        Err(rejection) => Err(rejection.body_text()),
+        Ok(Form(form)) if form.action.as_deref() == Some("reset") => Ok(state.chaos.reset()),
+        Ok(Form(form)) => form
+            .settings()
+            .and_then(|settings| state.chaos.replace(settings).map_err(|err| err.to_string())),
     };
     let (status, page) = match result {
         Ok(settings) => {
@@ -266,69 +253,62 @@ pub async fn post_chaos_page(State(state): State<AppState>, body: Bytes) -> Resp
     }
 }
 
-/// Reads a JSON object of settings; a field left out takes its "off" value, an unknown one is
-/// refused (a typo must not pass for "off").
+/// Reads a JSON object of settings; the error names the field at fault.
 fn from_json(body: &[u8]) -> Result<ChaosSettings, String> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|err| format!("expected a JSON object of settings: {err}"))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| format!("expected a JSON object of settings, not {value}"))?;
-    let mut settings = ChaosSettings::default();
-    for (name, value) in object {
-        let number = || {
-            value
-                .as_f64()
-                .ok_or_else(|| format!("{name} must be a number, not {value}"))
-        };
-        match name.as_str() {
-            "error_rate" => settings.error_rate = number()?,
-            "error_status" => {
-                settings.error_status = value
-                    .as_u64()
-                    .and_then(|status| u16::try_from(status).ok())
-                    .ok_or_else(|| format!("error_status must be a status code, not {value}"))?
-            }
-            "latency_seconds" => settings.latency_seconds = number()?,
-            "jitter_seconds" => settings.jitter_seconds = number()?,
-            "latency_rate" => settings.latency_rate = number()?,
-            other => {
-                return Err(format!(
-                    "unknown field {other:?}; the fields are error_rate, error_status, latency_seconds, jitter_seconds and latency_rate"
-                ));
-            }
-        }
+    // serde would also read a struct from an array of its fields in order: only an object names them.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            "expected a JSON object of settings, such as {\"error_rate\": 0.1}".to_string(),
+        );
     }
-    Ok(settings)
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(
+        |err| match err.path().to_string().as_str() {
+            "." => format!("expected a JSON object of settings: {}", err.inner()),
+            path => format!("{path}: {}", err.inner()),
+        },
+    )
 }
 
-/// Reads the form's fields; an empty or missing field takes its "off" value.
-fn from_form(fields: &[(String, String)]) -> Result<ChaosSettings, String> {
-    let mut settings = ChaosSettings::default();
-    for (name, value) in fields {
-        let value = value.trim();
-        if value.is_empty() || name == "action" {
-            continue;
-        }
-        let number = || {
-            value
-                .parse::<f64>()
-                .map_err(|_| format!("{name} must be a number, not {value:?}"))
-        };
-        match name.as_str() {
-            "error_rate" => settings.error_rate = number()?,
-            "error_status" => {
-                settings.error_status = value
-                    .parse()
-                    .map_err(|_| format!("error_status must be a status code, not {value:?}"))?
-            }
-            "latency_seconds" => settings.latency_seconds = number()?,
-            "jitter_seconds" => settings.jitter_seconds = number()?,
-            "latency_rate" => settings.latency_rate = number()?,
-            other => return Err(format!("unknown field {other:?}")),
-        }
+/// The fields of the `/chaos` form, as text: an empty field takes its "off" value, so the
+/// numbers are read by [`ChaosForm::settings`], which names a bad field.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChaosForm {
+    error_rate: String,
+    error_status: String,
+    latency_seconds: String,
+    jitter_seconds: String,
+    latency_rate: String,
+    /// `reset` goes back to the start settings.
+    action: Option<String>,
+}
+
+impl ChaosForm {
+    /// The settings the form describes.
+    fn settings(&self) -> Result<ChaosSettings, String> {
+        let off = ChaosSettings::default();
+        Ok(ChaosSettings {
+            error_rate: field("error_rate", &self.error_rate, off.error_rate)?,
+            error_status: field("error_status", &self.error_status, off.error_status)?,
+            latency_seconds: field(
+                "latency_seconds",
+                &self.latency_seconds,
+                off.latency_seconds,
+            )?,
+            jitter_seconds: field("jitter_seconds", &self.jitter_seconds, off.jitter_seconds)?,
+            latency_rate: field("latency_rate", &self.latency_rate, off.latency_rate)?,
+        })
     }
-    Ok(settings)
+}
+
+/// One number of the form, or `off` when the field is empty.
+fn field<T: std::str::FromStr>(name: &str, value: &str, off: T) -> Result<T, String> {
+    match value.trim() {
+        "" => Ok(off),
+        value => value
+            .parse()
+            .map_err(|_| format!("{name} must be a number, not {value:?}")),
+    }
 }
 
 fn render(page: ChaosPage) -> Result<Html<String>, AppError> {
@@ -341,22 +321,17 @@ fn render(page: ChaosPage) -> Result<Html<String>, AppError> {
 mod tests {
     use super::*;
 
-    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn form(body: &str) -> Result<ChaosSettings, String> {
+        serde_urlencoded::from_str::<ChaosForm>(body)
+            .map_err(|err| err.to_string())?
+            .settings()
     }
 
     #[test]
     fn the_form_reads_every_field_and_leaves_empty_ones_off() {
-        let settings = from_form(&fields(&[
-            ("error_rate", "0.5"),
-            ("error_status", "503"),
-            ("latency_seconds", "0.2"),
-            ("jitter_seconds", ""),
-            ("latency_rate", "1"),
-        ]))
+        let settings = form(
+            "error_rate=0.5&error_status=503&latency_seconds=0.2&jitter_seconds=&latency_rate=1",
+        )
         .unwrap();
 
         assert_eq!(
@@ -376,6 +351,7 @@ mod tests {
         let settings = from_json(br#"{"error_rate": 0.5, "error_status": 503}"#).unwrap();
         let unknown = from_json(br#"{"error_rat": 0.5}"#).unwrap_err();
         let wrong_type = from_json(br#"{"latency_seconds": "1s"}"#).unwrap_err();
+        let not_an_object = from_json(b"[1]").unwrap_err();
 
         assert_eq!(
             settings,
@@ -385,22 +361,24 @@ mod tests {
                 ..ChaosSettings::default()
             }
         );
-        assert!(unknown.contains("unknown field \"error_rat\""), "{unknown}");
-        assert!(wrong_type.contains("latency_seconds"), "{wrong_type}");
+        assert!(unknown.contains("unknown field `error_rat`"), "{unknown}");
+        assert!(wrong_type.starts_with("latency_seconds:"), "{wrong_type}");
+        assert!(not_an_object.contains("JSON object"), "{not_an_object}");
     }
 
     #[test]
-    fn the_form_names_a_bad_field() {
-        let err = from_form(&fields(&[("error_rate", "half")])).unwrap_err();
+    fn the_form_names_a_bad_field_and_refuses_an_unknown_one() {
+        let bad = form("error_rate=half").unwrap_err();
+        let unknown = form("error_rat=0.5").unwrap_err();
 
-        assert!(err.contains("error_rate") && err.contains("half"), "{err}");
+        assert!(bad.contains("error_rate") && bad.contains("half"), "{bad}");
+        assert!(unknown.contains("error_rat"), "{unknown}");
     }
 
     mod properties {
         use proptest::prelude::*;
 
-        use super::super::{from_form, from_json};
-        use crate::chaos::ChaosSettings;
+        use super::{ChaosSettings, form, from_json};
 
         fn valid_settings() -> impl Strategy<Value = ChaosSettings> {
             (
@@ -445,28 +423,24 @@ mod tests {
             }
 
             #[test]
-            fn any_form_parses_or_is_refused_without_panicking(
-                fields in proptest::collection::vec((".{0,16}", ".{0,16}"), 0..8)
-            ) {
-                let _ = from_form(&fields);
+            fn any_form_parses_or_is_refused_without_panicking(body in ".{0,64}") {
+                let _ = form(&body);
             }
 
             #[test]
             fn valid_settings_round_trip_through_json_and_the_form(settings in valid_settings()) {
                 let json = serde_json::to_vec(&settings).unwrap();
-                let form: Vec<(String, String)> = [
-                    ("error_rate", settings.error_rate.to_string()),
-                    ("error_status", settings.error_status.to_string()),
-                    ("latency_seconds", settings.latency_seconds.to_string()),
-                    ("jitter_seconds", settings.jitter_seconds.to_string()),
-                    ("latency_rate", settings.latency_rate.to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+                let body = format!(
+                    "error_rate={}&error_status={}&latency_seconds={}&jitter_seconds={}&latency_rate={}",
+                    settings.error_rate,
+                    settings.error_status,
+                    settings.latency_seconds,
+                    settings.jitter_seconds,
+                    settings.latency_rate,
+                );
 
                 prop_assert_eq!(from_json(&json), Ok(settings));
-                prop_assert_eq!(from_form(&form), Ok(settings));
+                prop_assert_eq!(form(&body), Ok(settings));
                 prop_assert_eq!(settings.validate(), Ok(settings));
             }
         }

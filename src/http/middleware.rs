@@ -15,10 +15,10 @@ use axum::{extract::Request, response::Response};
 use opentelemetry::trace::TraceContextExt;
 use tower::{Layer, Service};
 
-use crate::metrics::{ErrorType, MetricsBackend, RequestRecord, TraceRef, method_label};
-
-/// Status recorded for a request whose client went away before the answer (nginx's convention).
-pub const CLIENT_CLOSED_REQUEST: u16 = 499;
+use crate::{
+    conventions::{CLIENT_CLOSED_REQUEST, ErrorType, method_label},
+    metrics::{MetricsBackend, RequestRecord, TraceRef},
+};
 
 /// Counts the requests of one route.
 #[derive(Clone)]

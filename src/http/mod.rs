@@ -21,6 +21,7 @@ mod middleware;
 mod pages;
 mod probes;
 mod scrape;
+mod status;
 mod trace;
 pub mod view_metrics;
 
@@ -44,9 +45,10 @@ pub use error::AppError;
 pub use trace::Tracing;
 
 use crate::{
-    chaos::Chaos,
+    chaos::{Chaos, ChaosSettings},
     config::{Config, Exporter},
-    metrics::{MetricsBackend, UNMATCHED_ROUTE},
+    conventions::UNMATCHED_ROUTE,
+    metrics::MetricsBackend,
     telemetry::AccessLog,
 };
 
@@ -101,9 +103,7 @@ impl AppState {
         };
         // The backends export the settings in force as gauges.
         let chaos = Arc::new(Chaos::new(
-            config
-                .chaos_settings()
-                .expect("Config validated the chaos settings"),
+            ChaosSettings::from_config(config).expect("Config validated the chaos settings"),
             config.chaos_seed,
             {
                 let backend = backend.clone();
@@ -150,7 +150,7 @@ pub fn counted_routes() -> Vec<Route> {
         ("/index", get(pages::get_home).post(pages::get_home)),
         ("/do_task", get(pages::do_task).post(pages::do_task)),
         ("/chain", get(chain::get_chain)),
-        ("/status/{code}", any(chaos::any_status)),
+        ("/status/{code}", any(status::any_status)),
     ]
 }
 

@@ -16,7 +16,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request},
-    http::{Version, header},
+    http::header,
     response::Response,
 };
 use opentelemetry::{
@@ -32,11 +32,11 @@ use tower::{Layer, Service};
 
 use crate::{
     config::PathList,
-    metrics::{ErrorType, OTHER_METHOD, URL_SCHEME, method_label},
+    conventions::{
+        CLIENT_CLOSED_REQUEST, ErrorType, OTHER_METHOD, URL_SCHEME, method_label, protocol_version,
+    },
     telemetry::AccessLog,
 };
-
-use super::middleware::CLIENT_CLOSED_REQUEST;
 
 /// What the tracing layer needs, shared by every request.
 pub struct Tracing {
@@ -322,7 +322,7 @@ fn attributes(
     }
     attributes.push(KeyValue::new(
         "network.protocol.version",
-        protocol_version(request.version()),
+        protocol_version(request.version()).unwrap_or("1.1"),
     ));
     attributes
 }
@@ -336,14 +336,4 @@ fn server_address(request: &Request) -> Option<(String, Option<u16>)> {
         .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
         .or_else(|| request.uri().authority().cloned())?;
     Some((authority.host().to_owned(), authority.port_u16()))
-}
-
-fn protocol_version(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
 }

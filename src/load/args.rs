@@ -113,7 +113,7 @@ fn parse_seed(value: &str) -> Result<u64, String> {
 
 /// A duration as the other duration settings take it, above 0.
 fn parse_positive_duration(value: &str) -> Result<Duration, String> {
-    match crate::config::parse_duration(value)? {
+    match crate::config::parse::parse_duration(value)? {
         d if d.is_zero() => {
             Err("expected a duration above 0, such as 10s, 500ms, 1m or 30 (seconds)".to_string())
         }

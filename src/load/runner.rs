@@ -44,8 +44,7 @@ pub async fn generate(
             value: args.mix.to_string(),
             reason,
         })?;
-    let client =
-        client(args).map_err(|err| LoadError::Client(crate::healthcheck::root_cause(&err)))?;
+    let client = client(args).map_err(|err| LoadError::Client(crate::errors::root_cause(&err)))?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let (duration, requests) = args.bounds();
     let slots = Arc::new(Semaphore::new(args.concurrency));
@@ -205,7 +204,7 @@ async fn send(client: reqwest::Client, url: Url, due: Instant, started: Instant)
         } else {
             ErrorKind::Other
         },
-        cause: crate::healthcheck::root_cause(&err),
+        cause: crate::errors::root_cause(&err),
     });
     Outcome {
         due,

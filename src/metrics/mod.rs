@@ -13,13 +13,13 @@ mod snapshot;
 
 use std::{sync::Arc, time::Duration};
 
-use axum::http::Method;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TraceId};
 
 use crate::{
     chaos::ChaosSettings,
     config::{Backend, Config},
+    conventions::ErrorType,
     telemetry::Telemetry,
 };
 
@@ -31,10 +31,6 @@ pub use snapshot::{Bucket, Process, Series, Snapshot};
 pub const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
-
-/// The `http_route` value shared by every path that matched no route, so that random URLs cannot
-/// create new series.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// How a counted request ended, by the original's rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,55 +60,6 @@ pub struct TraceRef {
     pub trace_id: TraceId,
     pub span_id: SpanId,
 }
-
-/// `error.type` of OpenTelemetry's HTTP conventions: why a request failed, from a bounded set.
-/// On the server side, set for a 5xx answer and for a request whose client went away; a 4xx is the
-/// client's error and gets none, as the conventions say for servers. On the client side (the
-/// calls of `/chain`), set for any answer of 400 or more and for a call that got no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorType {
-    /// An error status, recorded as its code ("500").
-    Status(u16),
-    /// The client closed the connection before the answer.
-    ClientClosed,
-    /// An outgoing call got no complete answer within its time limit.
-    Timeout,
-    /// An outgoing call could not connect (refused, unknown host, failed TLS handshake).
-    ConnectionFailed,
-    /// An outgoing call got an answer that could not be read (cut short, too large).
-    InvalidResponse,
-    /// An outgoing call failed in another way (the conventions' fallback value).
-    Other,
-}
-
-impl ErrorType {
-    /// The error type of a request answered with `status`, or dropped unanswered (`aborted`).
-    pub fn of(status: u16, aborted: bool) -> Option<Self> {
-        if aborted {
-            Some(ErrorType::ClientClosed)
-        } else if status >= 500 {
-            Some(ErrorType::Status(status))
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ErrorType::Status(status) => write!(f, "{status}"),
-            ErrorType::ClientClosed => f.write_str("client_closed"),
-            ErrorType::Timeout => f.write_str("timeout"),
-            ErrorType::ConnectionFailed => f.write_str("connection_failed"),
-            ErrorType::InvalidResponse => f.write_str("invalid_response"),
-            ErrorType::Other => f.write_str("_OTHER"),
-        }
-    }
-}
-
-/// `url.scheme` of every request: the app serves plain HTTP (TLS, if any, ends before it).
-pub const URL_SCHEME: &str = "http";
 
 /// One finished, counted request. Every field is bounded, so a record never creates unbounded series.
 #[derive(Debug, Clone, Copy)]
@@ -201,25 +148,6 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
     }
 }
 
-/// The method label of a method outside the standard set (OpenTelemetry's conventions).
-pub const OTHER_METHOD: &str = "_OTHER";
-
-/// Normalises a method to the bounded set of OpenTelemetry's semantic conventions.
-pub fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::TRACE => "TRACE",
-        Method::CONNECT => "CONNECT",
-        _ => OTHER_METHOD,
-    }
-}
-
 /// Checks every backend must pass, run by each backend's tests.
 #[cfg(test)]
 pub(crate) mod conformance {
@@ -285,25 +213,5 @@ mod tests {
         assert_eq!(Outcome::of(404), Outcome::ClientError);
         assert_eq!(Outcome::of(500), Outcome::ServerError);
         assert_eq!(Outcome::of(503), Outcome::ServerError);
-    }
-
-    #[test]
-    fn error_type_is_set_for_5xx_and_dropped_requests_only() {
-        assert_eq!(ErrorType::of(200, false), None);
-        assert_eq!(ErrorType::of(404, false), None);
-        assert_eq!(ErrorType::of(503, false), Some(ErrorType::Status(503)));
-        assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
-        assert_eq!(ErrorType::Status(500).to_string(), "500");
-        assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
-        assert_eq!(ErrorType::Timeout.to_string(), "timeout");
-        assert_eq!(ErrorType::Other.to_string(), "_OTHER");
-    }
-
-    #[test]
-    fn unknown_methods_share_one_label() {
-        let custom = Method::from_bytes(b"PURGE").unwrap();
-
-        assert_eq!(method_label(&custom), "_OTHER");
-        assert_eq!(method_label(&Method::POST), "POST");
     }
 }

@@ -15,9 +15,8 @@ use opentelemetry_sdk::metrics::{
 
 use super::{
     BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
-    URL_SCHEME,
 };
-use crate::{chaos::ChaosSettings, telemetry::SharedReader};
+use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::SharedReader};
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
 pub struct OtelBackend {
@@ -360,7 +359,7 @@ mod tests {
             server_port: 5000,
             url_scheme: "http",
             status: None,
-            error_type: Some(crate::metrics::ErrorType::Timeout),
+            error_type: Some(crate::conventions::ErrorType::Timeout),
             duration: std::time::Duration::from_millis(3),
             trace: None,
         });

@@ -29,9 +29,10 @@ use crate::{chaos::ChaosSettings, telemetry::Losses};
 mod parse;
 
 use super::{
-    BUCKETS, ClientRecord, ErrorType, Format, MetricsBackend, Outcome, RequestRecord, Snapshot,
-    TraceRef, URL_SCHEME, process,
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef,
+    process,
 };
+use crate::conventions::{ErrorType, URL_SCHEME};
 
 /// Labels of `http_server_request_duration_seconds`, the attributes OpenTelemetry's HTTP server
 /// metric conventions require. Every value is bounded: a method from a fixed set, a route template

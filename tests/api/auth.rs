@@ -207,6 +207,109 @@ fn a_missing_empty_or_doubled_token_setting_stops_the_start_with_exit_2() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn an_empty_secret_from_a_variable_a_flag_or_a_file_stops_the_start_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("pma-auth-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.display().to_string();
+    // An app that starts anyway is stopped after a few seconds: a failure, not a hang.
+    let run = |envs: &[(&str, &str)], args: &[&str]| {
+        let mut child = binary_command()
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("OTEL_EXPORTER", "none")
+            .envs(envs.iter().copied())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 7] = [
+        (&[("METRICS_AUTH_TOKEN", "")], &[], "METRICS_AUTH_TOKEN"),
+        (
+            &[("METRICS_AUTH_TOKEN_FILE", "")],
+            &[],
+            "METRICS_AUTH_TOKEN_FILE",
+        ),
+        (
+            &[
+                ("METRICS_AUTH_USERNAME", "prom"),
+                ("METRICS_AUTH_PASSWORD", ""),
+            ],
+            &[],
+            "METRICS_AUTH_PASSWORD",
+        ),
+        (
+            &[("METRICS_AUTH_PASSWORD_FILE", "")],
+            &[],
+            "METRICS_AUTH_PASSWORD_FILE",
+        ),
+        (&[], &["--metrics-auth-token", ""], "METRICS_AUTH_TOKEN"),
+        (&[], &["--metrics-auth-token="], "METRICS_AUTH_TOKEN"),
+        (
+            &[
+                ("METRICS_AUTH_PASSWORD_FILE", &empty),
+                ("METRICS_AUTH_USERNAME", "prom"),
+            ],
+            &[],
+            "METRICS_AUTH_PASSWORD_FILE",
+        ),
+    ];
+    for (envs, args, named) in cases {
+        let (code, stderr) = run(envs, args);
+        assert_eq!(code, Some(2), "{envs:?} {args:?}: {stderr}");
+        assert!(stderr.contains(named), "{envs:?} {args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn empty_presented_credentials_never_match() {
+    let bearer = app_with(&["--metrics-auth-token", "s3cret"]).await;
+    let basic = app_with(&[
+        "--metrics-auth-username",
+        "prom",
+        "--metrics-auth-password",
+        "pw",
+    ])
+    .await;
+
+    let statuses = [
+        get_with(&bearer, "/metrics", Some("Bearer")).await.status(),
+        get_with(&bearer, "/metrics", Some("Bearer "))
+            .await
+            .status(),
+        get_with(&bearer, "/metrics", Some("Bearer    "))
+            .await
+            .status(),
+        get_with(&basic, "/metrics", Some("Basic")).await.status(),
+        get_with(&basic, "/metrics", Some("Basic Og=="))
+            .await
+            .status(),
+    ];
+    let good = get_with(&bearer, "/metrics", Some("Bearer s3cret"))
+        .await
+        .status();
+
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(good, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_never_appears_in_logs_or_pages() {
     let dir = std::env::temp_dir().join(format!("pma-auth-file-{}", std::process::id()));

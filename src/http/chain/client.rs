@@ -21,9 +21,10 @@ use url::{Host, Url};
 use super::{Call, Hop, PATH_HEADER};
 use crate::{
     config::Config,
-    healthcheck::root_cause,
+    conventions::{ErrorType, protocol_version},
+    errors::root_cause,
     http::AppState,
-    metrics::{ClientRecord, ErrorType, TraceRef},
+    metrics::{ClientRecord, TraceRef},
 };
 
 /// The largest answer read from a downstream; a report nested [`super::MAX_DEPTH`] deep is far
@@ -333,17 +334,6 @@ fn record(
             trace_id: span_context.trace_id(),
             span_id: span_context.span_id(),
         }),
-    }
-}
-
-fn protocol_version(version: Version) -> Option<&'static str> {
-    match version {
-        Version::HTTP_09 => Some("0.9"),
-        Version::HTTP_10 => Some("1.0"),
-        Version::HTTP_11 => Some("1.1"),
-        Version::HTTP_2 => Some("2"),
-        Version::HTTP_3 => Some("3"),
-        _ => None,
     }
 }
 
