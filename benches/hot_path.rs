@@ -34,6 +34,7 @@ fn home(trace: Option<TraceRef>) -> RequestRecord {
         error_type: None,
         duration: Duration::from_micros(3_000),
         trace,
+        at: std::time::SystemTime::now(),
     }
 }
 

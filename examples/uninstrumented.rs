@@ -59,6 +59,7 @@ fn fill(backend: &PrometheusBackend, series: usize) {
                 error_type: ErrorType::of(status, false),
                 duration: Duration::from_millis(3),
                 trace: None,
+                at: std::time::SystemTime::now(),
             });
         }
     }

@@ -37,7 +37,7 @@ use parse::{
     parse_bool, parse_chaos_latency, parse_downstream_timeout, parse_downstreams, parse_duration,
     parse_endpoint, parse_error_status, parse_headers, parse_interval, parse_key_values,
     parse_listen, parse_log_filter, parse_millis, parse_paths, parse_propagators, parse_ratio,
-    parse_seed,
+    parse_seed, parse_value_length_limit,
 };
 
 /// The longest latency (fixed plus jitter) that chaos may add to a request, as for `/do_task`.
@@ -128,6 +128,10 @@ pub struct Config {
     /// `service.name` of the telemetry resource [default: prom-metrics-app].
     #[arg(long, env = "OTEL_SERVICE_NAME", value_name = "OTEL_SERVICE_NAME")]
     pub otel_service_name: Option<String>,
+
+    /// Longest span attribute value taken from a request (path, query, user agent, host), in characters; longer ones are cut, which bounds the memory of queued spans.
+    #[arg(long, env = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", value_name = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", default_value = "4096", value_parser = parse_value_length_limit)]
+    pub otel_attribute_value_length_limit: usize,
 
     /// Extra resource attributes, as `key=value,key2=value2`.
     #[arg(long, env = "OTEL_RESOURCE_ATTRIBUTES", value_name = "OTEL_RESOURCE_ATTRIBUTES", value_parser = parse_key_values)]

@@ -233,6 +233,19 @@ pub fn parse_key_values(value: &str) -> Result<KeyValues, String> {
     Ok(KeyValues(pairs))
 }
 
+/// The largest `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`: a request head is at most 1 MiB anyway.
+pub const MAX_VALUE_LENGTH_LIMIT: usize = 1 << 20;
+
+/// Parses `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`: a number of characters, from 1 to 1048576.
+pub fn parse_value_length_limit(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(limit) if (1..=MAX_VALUE_LENGTH_LIMIT).contains(&limit) => Ok(limit),
+        _ => Err(format!(
+            "expected a whole number of characters from 1 to {MAX_VALUE_LENGTH_LIMIT}, such as 4096"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,39 +18,18 @@ use axum::{
 };
 use opentelemetry::{Context, KeyValue, trace::TraceContextExt as _};
 use serde::Deserialize;
-use tower::{Layer, Service};
+use tower::Service;
 
-use super::{AppError, AppState};
+use super::{AppError, AppState, layer::Wrapped};
 use crate::chaos::{Chaos, ChaosSettings, Decision};
 
 /// Header of an answer that chaos made, so that a client can tell it from a real failure.
 pub const INJECTED_HEADER: &str = "x-chaos-injected";
 
-/// Applies the chaos settings to the requests of one application route.
-#[derive(Clone)]
-pub struct ChaosLayer(pub Arc<Chaos>);
-
-impl<S> Layer<S> for ChaosLayer {
-    type Service = ChaosService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ChaosService {
-            inner,
-            chaos: self.0.clone(),
-        }
-    }
-}
-
-/// The service of [`ChaosLayer`].
-#[derive(Clone)]
-pub struct ChaosService<S> {
-    inner: S,
-    chaos: Arc<Chaos>,
-}
-
 type Injected<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
-impl<S> Service<Request> for ChaosService<S>
+/// The chaos layer of the application routes: `Wrap(chaos)`.
+impl<S> Service<Request> for Wrapped<S, Arc<Chaos>>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send,
@@ -64,7 +43,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let decision = self.chaos.decide();
+        let decision = self.with.decide();
         if decision == Decision::default() {
             return ChaosFuture::Untouched {
                 inner: self.inner.call(request),

@@ -1,14 +1,15 @@
 //! HTTP: the route table, the middleware order and the handlers ([`chain`] also makes the app's
 //! only outgoing calls).
 //!
-//! Request flow, outermost first: routing (so the route template is known) -> security headers
-//! ([`headers`], on every response, added after the others have seen it) -> `trace` (server
-//! span, access log) -> `catch panic` -> `count` (metrics, counted routes only) -> `catch panic`
-//! -> `body limit` (413, counted routes only, so it is counted) -> `chaos` (injected latency and
-//! failures, counted routes only, so they are counted like real ones) -> handler. The routes that
-//! [`auth`] protects check credentials before their handler. The route table is written down
-//! once ([`counted_routes`] and the uncounted routes beside it), and this order once, in [`router`]. [`uninstrumented`] serves the same routes
-//! without the two layers, as a benchmark baseline.
+//! Request flow, outermost first: routing (so the route is known) -> security headers
+//! ([`headers`], on every response, added after the others have seen it) -> then, on each route,
+//! the request layer ([`request`]: server span, counting on counted routes, access line, with the
+//! route's names worked out when the router is built) -> `catch panic` -> on counted routes only,
+//! `body limit` (413, counted) and `chaos` (injected latency and failures, counted like real ones)
+//! -> handler. The routes that [`auth`] protects check credentials before their handler. The route
+//! table is written down once ([`counted_routes`] and the uncounted routes beside it), and this
+//! order once, in [`router`]. [`uninstrumented`] serves the same routes without the request layer,
+//! as a benchmark baseline.
 
 pub mod about;
 pub mod auth;
@@ -16,18 +17,20 @@ pub mod chain;
 pub mod chaos;
 mod error;
 pub mod headers;
-mod limits;
-mod middleware;
+mod layer;
 mod pages;
 mod probes;
+pub mod request;
 mod scrape;
 mod status;
-mod trace;
 pub mod view_metrics;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use axum::{
@@ -39,10 +42,15 @@ use axum::{
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
+    map_request_body::MapRequestBodyLayer,
+};
+
+use layer::Wrap;
 
 pub use error::AppError;
-pub use trace::Tracing;
+pub use request::Instrumentation;
 
 use crate::{
     chaos::{Chaos, ChaosSettings},
@@ -52,29 +60,42 @@ use crate::{
     telemetry::AccessLog,
 };
 
-/// Shared state of every handler and middleware; cheap to clone.
+/// Shared state of every handler and middleware: one `Arc`, so cloning it for a handler costs
+/// one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Where counted requests are recorded.
     pub backend: Arc<dyn MetricsBackend>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
-    pub ready: Arc<AtomicBool>,
-    /// The tracer, the propagators and the untraced paths.
-    pub tracing: Arc<Tracing>,
+    pub ready: AtomicBool,
+    /// The tracer, the propagators, the untraced paths, the access log and the backend, as the
+    /// request layer uses them.
+    pub tracing: Arc<Instrumentation>,
     /// Shown on the home page.
     pub exporter: &'static str,
     /// The home page, rendered once.
     pub home: axum::body::Bytes,
     /// The running configuration, without secrets, as the pages show it.
-    pub about: Arc<about::About>,
+    pub about: about::About,
     /// This instance's id and downstreams, for `/chain`.
-    pub chain: Arc<chain::Chain>,
+    pub chain: chain::Chain,
     /// The fault injection settings in force.
     pub chaos: Arc<Chaos>,
     /// The credentials of the protected routes; `None`: nothing is protected.
     pub auth: Option<Arc<auth::Auth>>,
     /// The largest request body accepted (`MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -110,28 +131,30 @@ impl AppState {
                 Box::new(move |settings| backend.set_chaos(settings))
             },
         ));
-        let about = Arc::new(about::About::of(config));
-        Self {
+        let about = about::About::of(config);
+        Self(Arc::new(Shared {
             home: pages::home_page(&about),
             about,
-            backend,
-            ready: Arc::new(AtomicBool::new(true)),
-            tracing: Arc::new(Tracing {
+            tracing: Arc::new(Instrumentation {
                 tracer,
                 propagator: crate::telemetry::propagator(config),
-                ids_only: (config.otel_exporter == Exporter::None).then(|| trace::IdsOnly {
+                ids_only: (config.otel_exporter == Exporter::None).then(|| request::IdsOnly {
                     sampler: crate::telemetry::sampler(config),
                     ids: RandomIdGenerator::default(),
                 }),
                 untraced: config.traces_excluded_paths.clone(),
                 access_log,
+                backend: backend.clone(),
+                value_limit: config.otel_attribute_value_length_limit,
             }),
+            backend,
+            ready: AtomicBool::new(true),
             exporter,
-            chain: Arc::new(chain::Chain::new(config)),
+            chain: chain::Chain::new(config),
             chaos,
             auth: auth::Auth::from_settings(&config.auth),
             max_body_bytes: config.limits.max_body_bytes,
-        }
+        }))
     }
 
     /// Marks the service not ready; `/readyz` answers 503 from now on.
@@ -206,22 +229,23 @@ pub fn uninstrumented(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Builds the application from `counted` routes. Each counted route gets the counting middleware
-/// with its template baked in, so a new route is counted, and labelled, without extra code.
+/// Builds the application from `counted` routes. Every route gets the request layer with its
+/// template baked in, so a new route is traced, counted and labelled without extra code.
 pub fn router(state: AppState, counted: Vec<Route>) -> Router {
-    let count = |route: &'static str| {
+    let shared = &state.tracing;
+    let counted_layers = |template: Option<&'static str>, label: &'static str| {
         ServiceBuilder::new()
-            .layer(middleware::CountLayer {
-                backend: state.backend.clone(),
-                route,
-            })
+            .layer(request::layer(shared, template, label, true))
             .layer(CatchPanicLayer::custom(error::panic_response))
-            .layer(limits::BodyLimitLayer(state.max_body_bytes))
-            .layer(chaos::ChaosLayer(state.chaos.clone()))
+            // tower-http's limit: 413 for a declared length above the limit, and a body that
+            // stops at the limit otherwise; then back to axum's body type for the handlers.
+            .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+            .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+            .layer(Wrap(state.chaos.clone()))
     };
     let mut app = Router::new();
     for (path, handlers) in counted {
-        app = app.route(path, handlers.layer(count(path)));
+        app = app.route(path, handlers.layer(counted_layers(Some(path), path)));
     }
     for (path, handlers) in uncounted_routes() {
         let handlers = match &state.auth {
@@ -230,17 +254,15 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
             ),
             _ => handlers,
         };
-        app = app.route(path, handlers);
+        let layers = ServiceBuilder::new()
+            .layer(request::layer(shared, Some(path), path, false))
+            .layer(CatchPanicLayer::custom(error::panic_response));
+        app = app.route(path, handlers.layer(layers));
     }
     app
         // Unknown paths share one label value, so random URLs cannot create series.
-        .fallback(pages::not_found.layer(count(UNMATCHED_ROUTE)))
+        .fallback(pages::not_found.layer(counted_layers(None, UNMATCHED_ROUTE)))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(
-            ServiceBuilder::new()
-                .layer(headers::layer())
-                .layer(trace::TraceLayer(state.tracing.clone()))
-                .layer(CatchPanicLayer::custom(error::panic_response)),
-        )
+        .layer(headers::layer())
         .with_state(state)
 }

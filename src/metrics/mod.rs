@@ -11,7 +11,10 @@ pub mod prometheus;
 mod quantile;
 mod snapshot;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TraceId};
@@ -76,6 +79,8 @@ pub struct RequestRecord {
     pub duration: Duration,
     /// The sampled span the request was served in, if any.
     pub trace: Option<TraceRef>,
+    /// When the request ended: the time of its exemplar.
+    pub at: SystemTime,
 }
 
 impl RequestRecord {
@@ -162,6 +167,7 @@ pub(crate) mod conformance {
             error_type: ErrorType::of(status, false),
             duration: Duration::from_millis(millis),
             trace: None,
+            at: SystemTime::now(),
         }
     }
 

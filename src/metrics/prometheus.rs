@@ -316,7 +316,7 @@ impl MetricsBackend for PrometheusBackend {
             Outcome::ServerError => self.error_5xx.inc(),
         };
         let seconds = request.duration.as_secs_f64();
-        let now = request.trace.map(|_| SystemTime::now());
+        let now = request.trace.map(|_| request.at);
         self.processing
             .observe(seconds, request.trace.map(TraceExemplar::from), now);
         let labels = HttpLabels {

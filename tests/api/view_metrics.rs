@@ -235,7 +235,7 @@ async fn secrets_in_the_otlp_settings_never_reach_the_pages() {
     );
 
     let home = String::from_utf8(state.home.to_vec()).unwrap();
-    let about = serde_json::to_string(&*state.about).unwrap();
+    let about = serde_json::to_string(&state.about).unwrap();
 
     for text in [&home, &about] {
         assert!(
