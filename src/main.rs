@@ -8,7 +8,7 @@ use anyhow::Context;
 use prom_metrics_app::{
     config::{self, Command, Config},
     healthcheck,
-    http::AppState,
+    http::{self, AppState},
     load, metrics, server,
     telemetry::Telemetry,
 };
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(&config)?;
+    let telemetry = Telemetry::init(&config, metrics::otel::view(http::max_server_series()))?;
     if !ignored.is_empty() {
         tracing::warn!(
             variables = %ignored.join(","),

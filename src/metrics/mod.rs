@@ -66,15 +66,18 @@ pub struct TraceRef {
 }
 
 /// `error.type` of OpenTelemetry's HTTP conventions: why a request failed, from a bounded set.
-/// On the server side, set for a 5xx answer and for a request whose client went away; a 4xx is the
-/// client's error and gets none, as the conventions say for servers. On the client side (the
-/// calls of `/chain`), set for any answer of 400 or more and for a call that got no answer.
+/// On the server side, set for a 5xx answer, for a request whose client went away and for one cut
+/// at shutdown; a 4xx is the client's error and gets none, as the conventions say for servers. On
+/// the client side (the calls of `/chain`), set for any answer of 400 or more and for a call that
+/// got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
     /// An error status, recorded as its code ("500").
     Status(u16),
     /// The client closed the connection before the answer.
     ClientClosed,
+    /// The server stopped before answering: a request cut at shutdown.
+    Shutdown,
     /// An outgoing call got no complete answer within its time limit.
     Timeout,
     /// An outgoing call could not connect (refused, unknown host, failed TLS handshake).
@@ -103,6 +106,7 @@ impl std::fmt::Display for ErrorType {
         match self {
             ErrorType::Status(status) => write!(f, "{status}"),
             ErrorType::ClientClosed => f.write_str("client_closed"),
+            ErrorType::Shutdown => f.write_str("shutdown"),
             ErrorType::Timeout => f.write_str("timeout"),
             ErrorType::ConnectionFailed => f.write_str("connection_failed"),
             ErrorType::InvalidResponse => f.write_str("invalid_response"),
@@ -190,12 +194,12 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
             Arc::new(prometheus::PrometheusBackend::new().with_losses(telemetry.losses()))
         }
         Backend::Otel => {
-            let (provider, reader) = telemetry
+            let (provider, tap) = telemetry
                 .meter_provider()
                 .expect("Telemetry::init builds a meter provider for the otel backend");
             Arc::new(otel::OtelBackend::new(
                 &provider.meter(crate::telemetry::SCOPE),
-                reader,
+                tap,
             ))
         }
     }
@@ -203,6 +207,20 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
 
 /// The method label of a method outside the standard set (OpenTelemetry's conventions).
 pub const OTHER_METHOD: &str = "_OTHER";
+
+/// Every value [`method_label`] gives: the standard methods and [`OTHER_METHOD`].
+pub const METHOD_LABELS: [&str; 10] = [
+    "GET",
+    "POST",
+    "HEAD",
+    "PUT",
+    "DELETE",
+    "OPTIONS",
+    "PATCH",
+    "TRACE",
+    "CONNECT",
+    OTHER_METHOD,
+];
 
 /// Normalises a method to the bounded set of OpenTelemetry's semantic conventions.
 pub fn method_label(method: &Method) -> &'static str {
@@ -238,8 +256,10 @@ pub(crate) mod conformance {
     }
 
     /// An empty backend lists every bucket at zero; then a 200, a 404 and a 500 are counted by the
-    /// original's rule and read back through the snapshot.
-    pub fn counts_by_the_rule_and_reads_back(backend: &dyn MetricsBackend) {
+    /// original's rule and read back through the snapshot once `collect` has run (a backend that
+    /// is read live needs none).
+    pub fn counts_by_the_rule_and_reads_back(backend: &dyn MetricsBackend, collect: &dyn Fn()) {
+        collect();
         let empty = backend.snapshot();
         assert_eq!((empty.requests, empty.count), (0, 0));
         assert_eq!(empty.buckets.len(), BUCKETS.len() + 1);
@@ -247,6 +267,7 @@ pub(crate) mod conformance {
         backend.record(&record(200, 3));
         backend.record(&record(404, 30));
         backend.record(&record(500, 3000));
+        collect();
         let snapshot = backend.snapshot();
 
         assert_eq!(
@@ -295,6 +316,7 @@ mod tests {
         assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
         assert_eq!(ErrorType::Status(500).to_string(), "500");
         assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
+        assert_eq!(ErrorType::Shutdown.to_string(), "shutdown");
         assert_eq!(ErrorType::Timeout.to_string(), "timeout");
         assert_eq!(ErrorType::Other.to_string(), "_OTHER");
     }
@@ -305,5 +327,19 @@ mod tests {
 
         assert_eq!(method_label(&custom), "_OTHER");
         assert_eq!(method_label(&Method::POST), "POST");
+    }
+
+    #[test]
+    fn the_method_labels_are_exactly_those_the_methods_get() {
+        let methods = [
+            "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT", "PURGE",
+        ];
+
+        let labels: Vec<_> = methods
+            .iter()
+            .map(|m| method_label(&Method::from_bytes(m.as_bytes()).unwrap()))
+            .collect();
+
+        assert_eq!(labels, METHOD_LABELS);
     }
 }
