@@ -15,14 +15,17 @@ use opentelemetry::{
     metrics::MeterProvider as _,
     trace::{SpanId, TraceId},
 };
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prom_metrics_app::{
+    config::{Backend, Config, Exporter},
     conventions::ErrorType,
+    http::max_server_series,
     metrics::{
-        Format, MetricsBackend, RequestRecord, TraceRef, otel::OtelBackend,
+        Format, MetricsBackend, RequestRecord, TraceRef,
+        otel::{self, OtelBackend},
         prometheus::PrometheusBackend,
     },
-    telemetry::{Losses, SCOPE, SharedReader},
+    telemetry::{self, Losses, MetricsTap, SCOPE},
 };
 
 /// A `GET /` answered 200 in 3 ms, as the counting middleware records it.
@@ -50,14 +53,22 @@ fn prometheus() -> PrometheusBackend {
     PrometheusBackend::new().with_losses(Arc::new(Losses::default()))
 }
 
-/// The OpenTelemetry backend with an in-process reader, as `METRICS_BACKEND=otel` builds it with
+/// The OpenTelemetry backend on the meter provider that `METRICS_BACKEND=otel` builds with
 /// `OTEL_EXPORTER=none`. The provider is returned too: dropping it would stop the instruments.
 fn otel() -> (SdkMeterProvider, OtelBackend) {
-    let reader = SharedReader::new(ManualReader::builder().build());
-    let provider = SdkMeterProvider::builder()
-        .with_reader(reader.clone())
-        .build();
-    let backend = OtelBackend::new(&provider.meter(SCOPE), reader);
+    let mut config = Config::defaults();
+    config.metrics_backend = Backend::Otel;
+    config.otel_exporter = Exporter::None;
+    let tap = MetricsTap::new();
+    let provider = telemetry::meter_provider(
+        &config,
+        Resource::builder_empty().build(),
+        &Arc::new(Losses::default()),
+        &tap,
+        otel::view(max_server_series()),
+    )
+    .expect("a provider without an exporter builds");
+    let backend = OtelBackend::new(&provider.meter(SCOPE), tap);
     (provider, backend)
 }
 

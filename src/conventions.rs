@@ -54,7 +54,7 @@ pub const URL_SCHEME: &str = "http";
 pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// `error.type`: why a request failed, from a bounded set. On the server side, set for a 5xx
-/// answer and for a request whose client went away; a 4xx is the client's error and gets none, as
+/// answer, for a request whose client went away and for one cut at shutdown; a 4xx is the client's error and gets none, as
 /// the conventions say for servers. On the client side (the calls of `/chain`), set for any answer
 /// of 400 or more and for a call that got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +63,8 @@ pub enum ErrorType {
     Status(u16),
     /// The client closed the connection before the answer.
     ClientClosed,
+    /// The server stopped before answering: a request cut at the end of the shutdown grace period.
+    Shutdown,
     /// An outgoing call got no complete answer within its time limit.
     Timeout,
     /// An outgoing call could not connect (refused, unknown host, failed TLS handshake).
@@ -91,6 +93,7 @@ impl std::fmt::Display for ErrorType {
         match self {
             ErrorType::Status(status) => write!(f, "{status}"),
             ErrorType::ClientClosed => f.write_str("client_closed"),
+            ErrorType::Shutdown => f.write_str("shutdown"),
             ErrorType::Timeout => f.write_str("timeout"),
             ErrorType::ConnectionFailed => f.write_str("connection_failed"),
             ErrorType::InvalidResponse => f.write_str("invalid_response"),
@@ -123,6 +126,7 @@ mod tests {
         assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
         assert_eq!(ErrorType::Status(500).to_string(), "500");
         assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
+        assert_eq!(ErrorType::Shutdown.to_string(), "shutdown");
         assert_eq!(ErrorType::Timeout.to_string(), "timeout");
         assert_eq!(ErrorType::Other.to_string(), "_OTHER");
     }

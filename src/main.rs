@@ -9,7 +9,7 @@ use prom_metrics_app::{
     cli::{self, Command},
     config::{Config, env},
     healthcheck,
-    http::AppState,
+    http::{self, AppState},
     load, metrics, server,
     telemetry::Telemetry,
 };
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(&config)?;
+    let telemetry = Telemetry::init(&config, metrics::otel::view(http::max_server_series()))?;
     if !ignored.is_empty() {
         tracing::warn!(
             variables = %ignored.join(","),

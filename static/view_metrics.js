@@ -110,10 +110,16 @@
   }
 
   function update(snapshot) {
+    // When the values were collected: the read itself, or the SDK's last collection.
     var asOf = document.getElementById("as-of");
     if (asOf) {
-      asOf.textContent = snapshot.timestamp;
-      asOf.setAttribute("datetime", snapshot.timestamp);
+      var collected = snapshot.collected_at;
+      asOf.textContent = collected || "none yet";
+      if (collected) {
+        asOf.setAttribute("datetime", collected);
+      } else {
+        asOf.removeAttribute("datetime");
+      }
     }
     updateCounters(snapshot.counters);
     updateChart(snapshot.request_processing_seconds.buckets);

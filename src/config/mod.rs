@@ -117,7 +117,8 @@ pub struct Config {
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_name = "OTEL_TRACES_SAMPLER_ARG", value_parser = parse_ratio)]
     pub otel_traces_sampler_arg: Option<f64>,
 
-    /// Interval between two pushes of OTel metrics, in milliseconds.
+    /// Interval between two collections of OTel metrics, each pushed and shown by /view_metrics, in
+    /// milliseconds.
     #[arg(long, env = "OTEL_METRIC_EXPORT_INTERVAL", value_name = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "10000", value_parser = parse_interval)]
     pub otel_metric_export_interval: Duration,
 

@@ -26,7 +26,7 @@ mod status;
 pub mod view_metrics;
 
 use std::{
-    ops::Deref,
+    ops::{Deref, RangeInclusive},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -55,7 +55,7 @@ pub use request::Instrumentation;
 use crate::{
     chaos::{Chaos, ChaosSettings},
     config::{Config, Exporter},
-    conventions::UNMATCHED_ROUTE,
+    conventions::{METHODS, UNMATCHED_ROUTE},
     metrics::MetricsBackend,
     telemetry::AccessLog,
 };
@@ -177,6 +177,29 @@ pub fn counted_routes() -> Vec<Route> {
     ]
 }
 
+/// Every status a counted request can be recorded with: `/status/{code}` answers 200 to 599 to
+/// any method, the chaos layer fails any counted route (`unmatched` included) and method with 400
+/// to 599 (`CHAOS_ERROR_STATUS`), and the other answers (400, 404, 405, 413, 500, 502, 508) and
+/// the 499 of a client gone fall inside. A 1xx cannot end an exchange.
+pub const RECORDED_STATUSES: RangeInclusive<u16> = 200..=599;
+
+/// Outcomes recorded with a status of [`RECORDED_STATUSES`] but an `error.type` of their own,
+/// hence a series each beside the status's: a request whose client went away (499,
+/// `client_closed`) and one cut at shutdown (503, `shutdown`).
+pub const UNANSWERED_OUTCOMES: usize = 2;
+
+/// The most series of `http_server_request_duration_seconds` (`http.server.request.duration`)
+/// that any traffic can create: each method label, on each counted route and `unmatched`, with
+/// each recorded status and each unanswered outcome (`url.scheme` has one value). An upper bound:
+/// it also counts pairs that no handler answers, such as `GET /` with 302. The otel backend's
+/// cardinality limit comes from it, so that the SDK never folds series the Prometheus backend
+/// keeps.
+pub fn max_server_series() -> usize {
+    let routes = counted_routes().len() + 1;
+    let outcomes = RECORDED_STATUSES.len() + UNANSWERED_OUTCOMES;
+    METHODS.len() * routes * outcomes
+}
+
 /// The routes that count nothing, as in the original: looking at metrics and probing must not
 /// change them.
 fn uncounted_routes() -> Vec<Route> {
@@ -265,4 +288,22 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .layer(headers::layer())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_gives_the_bound_on_server_series() {
+        let bound = max_server_series();
+
+        let shown = format!("{},{:03}", bound / 1000, bound % 1000);
+
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&format!("at most **{shown}** series")),
+            "the README should give {shown}"
+        );
+    }
 }

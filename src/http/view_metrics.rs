@@ -28,6 +28,9 @@ const BAR_STEP: f64 = 40.0;
 const BAR_WIDTH: f64 = 30.0;
 const PLOT_LEFT: f64 = 10.0;
 
+/// Shown instead of a time before the SDK's first collection; the script writes the same.
+const NOT_COLLECTED: &str = "none yet";
+
 /// `/view_metrics`: JSON when asked for (`?format=json`, or an `Accept` preferring
 /// `application/json`), the page otherwise.
 pub async fn get_view_metrics(
@@ -47,7 +50,7 @@ pub async fn get_view_metrics(
         let body = SnapshotJson::new(&snapshot, &state.about, now);
         return Ok((headers, Json(body)).into_response());
     }
-    let page = MetricsPage::new(&snapshot, &state.about, now);
+    let page = MetricsPage::new(&snapshot, &state.about);
     let html = page
         .render()
         .map_err(|err| AppError::Internal(format!("rendering /view_metrics: {err}")))?;
@@ -107,6 +110,7 @@ fn unix_seconds(time: SystemTime) -> f64 {
 pub struct SnapshotJson<'a> {
     schema_version: u32,
     timestamp: String,
+    collected_at: Option<String>,
     backend: &'a str,
     counters: Counters,
     request_processing_seconds: HistogramJson,
@@ -192,6 +196,7 @@ impl<'a> SnapshotJson<'a> {
         Self {
             schema_version: SCHEMA_VERSION,
             timestamp: iso(unix_seconds(now)),
+            collected_at: s.collected_at.map(|at| iso(unix_seconds(at))),
             backend: &about.backend,
             counters: Counters {
                 http_requests_total: s.requests,
@@ -273,6 +278,10 @@ struct ProcessRow {
 struct MetricsPage<'a> {
     about: &'a About,
     snapshot: &'a Snapshot,
+    /// Whether the values are the SDK's last collection (the otel backend) rather than a read.
+    pushed: bool,
+    /// When the values were collected, if they were.
+    collected_at: Option<String>,
     as_of: String,
     p50: String,
     p90: String,
@@ -287,7 +296,7 @@ struct MetricsPage<'a> {
 }
 
 impl<'a> MetricsPage<'a> {
-    fn new(snapshot: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
+    fn new(snapshot: &'a Snapshot, about: &'a About) -> Self {
         let own: Vec<u64> = snapshot
             .buckets
             .iter()
@@ -316,10 +325,15 @@ impl<'a> MetricsPage<'a> {
                 }
             })
             .collect::<Vec<_>>();
+        let collected_at = snapshot.collected_at.map(|at| iso(unix_seconds(at)));
         Self {
             about,
             snapshot,
-            as_of: iso(unix_seconds(now)),
+            pushed: !about.scraped(),
+            as_of: collected_at
+                .clone()
+                .unwrap_or_else(|| NOT_COLLECTED.to_string()),
+            collected_at,
             p50: seconds(histogram_quantile(0.5, &snapshot.buckets)),
             p90: seconds(histogram_quantile(0.9, &snapshot.buckets)),
             p99: seconds(histogram_quantile(0.99, &snapshot.buckets)),
@@ -401,6 +415,37 @@ mod tests {
     fn times_are_written_as_javascript_writes_them() {
         assert_eq!(iso(0.0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso(1_764_093_180.25), "2025-11-25T17:53:00.250Z");
+    }
+
+    #[test]
+    fn the_page_says_when_the_values_were_collected_and_if_not_yet() {
+        let mut config = crate::config::Config::defaults();
+        config.metrics_backend = crate::config::Backend::Otel;
+        let about = About::of(&config);
+        let collected = Snapshot {
+            collected_at: Some(UNIX_EPOCH + std::time::Duration::from_millis(1_764_093_180_250)),
+            ..Snapshot::default()
+        };
+
+        let before = MetricsPage::new(&Snapshot::default(), &about)
+            .render()
+            .unwrap();
+        let after = MetricsPage::new(&collected, &about).render().unwrap();
+
+        assert!(
+            before.contains("<time id=\"as-of\">none yet</time>"),
+            "{before}"
+        );
+        assert!(
+            after.contains(
+                "<time id=\"as-of\" datetime=\"2025-11-25T17:53:00.250Z\">2025-11-25T17:53:00.250Z</time>"
+            ),
+            "{after}"
+        );
+        assert!(
+            after.contains("as of its last\ncollection (the values last exported)"),
+            "{after}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The OpenTelemetry backend: the original's instruments and `http.server.request.duration`,
 //! aggregated by the SDK and pushed by its periodic reader; `/view_metrics` reads the SDK's own
-//! aggregation through an in-process reader, not a copy kept beside it.
+//! aggregation as that reader last collected and exported it, not a copy kept beside it.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,14 +9,36 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
+    Instrument, Stream,
     data::{AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics},
-    reader::MetricReader,
 };
 
 use super::{
     BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
 };
-use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::SharedReader};
+use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::MetricsTap};
+
+/// The instrument of the per-route durations, the one with many series.
+const SERVER_DURATION: &str = "http.server.request.duration";
+
+/// The SDK's view of the backend's instruments: `http.server.request.duration` may hold
+/// `server_series` series, the most that any traffic can create (`http::max_server_series`).
+/// Past its default limit of 2,000 series per instrument the SDK would fold new ones into one
+/// overflow series (`otel.metric.overflow=true`), which the Prometheus backend never does. The
+/// other instruments keep the default: they have no attributes, hence one series, except
+/// `http.client.request.duration`, whose series depend on the configured downstreams.
+pub fn view(
+    server_series: usize,
+) -> impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static {
+    // The specification counts the overflow series within the limit, this SDK apart from it: one
+    // more holds `server_series` either way.
+    let limit = server_series.saturating_add(1);
+    move |instrument| {
+        (instrument.name() == SERVER_DURATION)
+            .then(|| Stream::builder().with_cardinality_limit(limit).build().ok())
+            .flatten()
+    }
+}
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
 pub struct OtelBackend {
@@ -27,7 +49,8 @@ pub struct OtelBackend {
     processing: Histogram<f64>,
     duration: Histogram<f64>,
     client_duration: Histogram<f64>,
-    reader: SharedReader,
+    /// The SDK's last collection, converted when the periodic reader exported it.
+    collected: Arc<Mutex<Arc<Snapshot>>>,
     /// The chaos settings in force, read by the observable gauges at each collection.
     chaos: Arc<Mutex<ChaosSettings>>,
     /// Kept so the gauges live as long as the backend.
@@ -84,8 +107,9 @@ fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Coun
 }
 
 impl OtelBackend {
-    /// Creates the instruments on `meter`; `reader` must be registered with the same provider.
-    pub fn new(meter: &Meter, reader: SharedReader) -> Self {
+    /// Creates the instruments on `meter`, and reads the collections that `tap` shows: it must be
+    /// the tap of the same provider's reader.
+    pub fn new(meter: &Meter, tap: MetricsTap) -> Self {
         let histogram = |name: &'static str, description: &'static str| {
             meter
                 .f64_histogram(name)
@@ -119,15 +143,12 @@ impl OtelBackend {
                 "request_processing_seconds",
                 "Time spent serving a counted request",
             ),
-            duration: histogram(
-                "http.server.request.duration",
-                "Duration of HTTP server requests",
-            ),
+            duration: histogram(SERVER_DURATION, "Duration of HTTP server requests"),
             client_duration: histogram(
                 "http.client.request.duration",
                 "Duration of the HTTP calls /chain makes to its downstreams",
             ),
-            reader,
+            collected: Arc::new(Mutex::new(Arc::new(not_collected()))),
             chaos_gauges: Vec::new(),
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
         };
@@ -158,6 +179,12 @@ impl OtelBackend {
         ] {
             counter.add(0, &[]);
         }
+        let collected = backend.collected.clone();
+        // Converted on the reader's thread, once per collection; a page read only clones it.
+        tap.connect(move |metrics| {
+            let snapshot = Arc::new(snapshot_of(metrics));
+            *collected.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
+        });
         backend
     }
 }
@@ -213,13 +240,16 @@ impl MetricsBackend for OtelBackend {
             .record(call.duration.as_secs_f64(), &attributes);
     }
 
+    /// The last collection, at most `OTEL_METRIC_EXPORT_INTERVAL` old. Collecting afresh for each
+    /// read (a flush) would also export each time, and a collector would receive as many extra
+    /// exports as the page is read: the export rhythm is part of what this app shows.
     fn snapshot(&self) -> Snapshot {
-        let mut collected = ResourceMetrics::default();
-        if let Err(err) = self.reader.collect(&mut collected) {
-            tracing::warn!(%err, "reading the SDK's metrics failed");
-            return Snapshot::default();
-        }
-        snapshot_of(&collected)
+        let last = self
+            .collected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Snapshot::clone(&last)
     }
 
     fn encode(&self, _format: Format) -> Option<Result<String, std::fmt::Error>> {
@@ -231,7 +261,16 @@ impl MetricsBackend for OtelBackend {
     }
 }
 
-/// The original's families from one collection of the SDK.
+/// What `/view_metrics` shows before the first collection: no time, every bucket at zero.
+fn not_collected() -> Snapshot {
+    Snapshot {
+        buckets: Snapshot::cumulative(&BUCKETS, std::iter::repeat_n(0, BUCKETS.len() + 1)),
+        ..Snapshot::default()
+    }
+}
+
+/// The original's families from one collection of the SDK, dated by the collection's own time
+/// (that of `http_requests`, as exported).
 fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for metric in collected.scope_metrics().flat_map(|scope| scope.metrics()) {
@@ -239,7 +278,10 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
             AggregatedMetrics::U64(MetricData::Sum(sum)) => {
                 let value = sum.data_points().map(|p| p.value()).sum();
                 match metric.name() {
-                    "http_requests" => snapshot.requests = value,
+                    "http_requests" => {
+                        snapshot.requests = value;
+                        snapshot.collected_at = Some(sum.time());
+                    }
                     "http_successful_request" => snapshot.successful = value,
                     "http_error_4xx" => snapshot.error_4xx = value,
                     "http_error_5xx" => snapshot.error_5xx = value,
@@ -247,7 +289,7 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
                 }
             }
             AggregatedMetrics::F64(MetricData::Histogram(histogram))
-                if metric.name() == "http.server.request.duration" =>
+                if metric.name() == SERVER_DURATION =>
             {
                 snapshot.series = histogram.data_points().map(series_of).collect();
                 Series::sort(&mut snapshot.series);
@@ -268,8 +310,7 @@ fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
         }
     }
     if snapshot.buckets.is_empty() {
-        snapshot.buckets =
-            Snapshot::cumulative(&BUCKETS, std::iter::repeat_n(0, BUCKETS.len() + 1));
+        snapshot.buckets = not_collected().buckets;
     }
     snapshot
 }
@@ -299,34 +340,76 @@ fn series_of(point: &HistogramDataPoint<f64>) -> Series {
 #[cfg(test)]
 mod tests {
     use opentelemetry::metrics::MeterProvider;
-    use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+    use opentelemetry_sdk::{
+        Resource,
+        metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
+    };
 
     use super::*;
+    use crate::config::{Backend, Config, Exporter};
+    use crate::metrics::conformance::{self, record};
+    use crate::telemetry::Losses;
+
+    /// A backend on a provider built as the app builds it with `OTEL_EXPORTER=none`. The provider
+    /// is returned too: its `force_flush` makes a collection, and dropping it would stop the
+    /// instruments.
+    fn backend() -> (SdkMeterProvider, OtelBackend) {
+        let mut config = Config::defaults();
+        config.metrics_backend = Backend::Otel;
+        config.otel_exporter = Exporter::None;
+        let tap = MetricsTap::new();
+        let provider = crate::telemetry::meter_provider(
+            &config,
+            Resource::builder_empty().build(),
+            &Arc::new(Losses::default()),
+            &tap,
+            view(10),
+        )
+        .unwrap();
+        let backend = OtelBackend::new(&provider.meter("test"), tap);
+        (provider, backend)
+    }
 
     #[test]
     fn counts_by_the_rule_and_reads_what_the_sdk_aggregated() {
-        let reader = SharedReader::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_reader(reader.clone())
-            .build();
+        let (provider, backend) = backend();
 
-        crate::metrics::conformance::counts_by_the_rule_and_reads_back(&OtelBackend::new(
-            &provider.meter("test"),
-            reader,
-        ));
+        conformance::counts_by_the_rule_and_reads_back(&backend, &|| {
+            provider.force_flush().unwrap()
+        });
+    }
+
+    #[test]
+    fn the_snapshot_is_the_last_collection_and_says_when_it_was_made() {
+        let (provider, backend) = backend();
+
+        let before = backend.snapshot();
+        backend.record(&record(200, 3));
+        provider.force_flush().unwrap();
+        backend.record(&record(200, 3));
+        let collected = backend.snapshot();
+        provider.force_flush().unwrap();
+        let next = backend.snapshot();
+
+        assert_eq!((before.requests, before.collected_at), (0, None));
+        assert_eq!(before.buckets.len(), BUCKETS.len() + 1);
+        assert_eq!(
+            collected.requests, 1,
+            "the later request is not collected yet"
+        );
+        assert_eq!(next.requests, 2);
+        let (first, second) = (collected.collected_at.unwrap(), next.collected_at.unwrap());
+        assert!(second > first, "{first:?} {second:?}");
     }
 
     #[test]
     fn the_snapshot_lists_each_route_series_and_no_process() {
-        let reader = SharedReader::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_reader(reader.clone())
-            .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader);
+        let (provider, backend) = backend();
 
-        backend.record(&crate::metrics::conformance::record(503, 3));
-        backend.record(&crate::metrics::conformance::record(200, 30));
-        backend.record(&crate::metrics::conformance::record(200, 300));
+        backend.record(&record(503, 3));
+        backend.record(&record(200, 30));
+        backend.record(&record(200, 300));
+        provider.force_flush().unwrap();
         let snapshot = backend.snapshot();
 
         let summary: Vec<_> = snapshot
@@ -346,12 +429,30 @@ mod tests {
     }
 
     #[test]
+    fn past_the_view_limit_new_server_series_fold_into_one_overflow_series() {
+        let (provider, backend) = backend();
+
+        for status in 200..215 {
+            backend.record(&record(status, 3));
+        }
+        provider.force_flush().unwrap();
+        let series = backend.snapshot().series;
+
+        let kept = series.iter().filter(|s| s.route == "/").count();
+        let overflow: Vec<_> = series.iter().filter(|s| s.route.is_empty()).collect();
+        assert_eq!(kept, 11, "10 series, and one more for the overflow's place");
+        assert_eq!(overflow.len(), 1, "{series:?}");
+        assert_eq!(overflow[0].count, 4);
+    }
+
+    #[test]
     fn client_calls_feed_the_client_duration_histogram_with_dotted_attributes() {
-        let reader = SharedReader::new(ManualReader::builder().build());
+        let tap = MetricsTap::new();
+        let exporter = InMemoryMetricExporter::default();
         let provider = SdkMeterProvider::builder()
-            .with_reader(reader.clone())
+            .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
             .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader.clone());
+        let backend = OtelBackend::new(&provider.meter("test"), tap);
 
         backend.record_client(&ClientRecord {
             method: "GET",
@@ -363,10 +464,10 @@ mod tests {
             duration: std::time::Duration::from_millis(3),
             trace: None,
         });
-        let mut collected = ResourceMetrics::default();
-        reader.collect(&mut collected).unwrap();
+        provider.force_flush().unwrap();
 
-        let metric = collected
+        let exported = exporter.get_finished_metrics().unwrap();
+        let metric = exported[0]
             .scope_metrics()
             .flat_map(|scope| scope.metrics())
             .find(|m| m.name() == "http.client.request.duration")
@@ -392,6 +493,8 @@ mod tests {
             ]
         );
         assert_eq!(point.count(), 1);
-        assert_eq!(backend.snapshot().requests, 0, "calls are not requests");
+        let snapshot = backend.snapshot();
+        assert!(snapshot.collected_at.is_some());
+        assert_eq!(snapshot.requests, 0, "calls are not requests");
     }
 }

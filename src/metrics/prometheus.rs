@@ -364,11 +364,15 @@ impl MetricsBackend for PrometheusBackend {
 
     fn snapshot(&self) -> Snapshot {
         let mut text = String::new();
+        let now = SystemTime::now();
         // Reading the backend's own exposition shows exactly what a scrape would see.
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             return Snapshot::default();
         }
-        parse::snapshot(&text)
+        Snapshot {
+            collected_at: Some(now),
+            ..parse::snapshot(&text)
+        }
     }
 
     fn encode(&self, format: Format) -> Option<Result<String, fmt::Error>> {
@@ -397,7 +401,7 @@ mod tests {
 
     #[test]
     fn counts_by_the_rule_and_reads_its_own_exposition_back() {
-        conformance::counts_by_the_rule_and_reads_back(&PrometheusBackend::new());
+        conformance::counts_by_the_rule_and_reads_back(&PrometheusBackend::new(), &|| {});
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A backend-neutral view of the original's families, of the per-route duration histogram and of
 //! the process, for `/view_metrics`.
 
+use std::time::SystemTime;
+
 /// Current values of the original's counters and of `request_processing_seconds`, the series of
 /// `http_server_request_duration_seconds`, and the process figures where the backend has them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +25,9 @@ pub struct Snapshot {
     pub series: Vec<Series>,
     /// The process figures; `None` where the backend does not export them (OpenTelemetry).
     pub process: Option<Process>,
+    /// When the values were collected: the read itself with the Prometheus backend, the SDK's last
+    /// collection (the one last exported) with OpenTelemetry; `None` before the first collection.
+    pub collected_at: Option<SystemTime>,
 }
 
 /// One series of the semantic-convention histogram `http_server_request_duration_seconds`

@@ -1,24 +1,19 @@
 //! Span and metric exporters for `OTEL_EXPORTER` (`console`, `otlp`, `none`), each behind the loss
-//! counting of [`super::loss`], and the in-process metrics reader behind `/view_metrics` with the
-//! OpenTelemetry backend.
+//! counting of [`super::loss`]; the metric exporter also behind the [`super::tap`] that
+//! `/view_metrics` reads with the OpenTelemetry backend.
 
-use std::{collections::HashMap, sync::Arc, sync::Weak, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use opentelemetry_otlp::{
     MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
     tonic_types::{metadata::MetadataMap, transport::ClientTlsConfig},
 };
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    metrics::{
-        InstrumentKind, ManualReader, MeterProviderBuilder, PeriodicReader, Pipeline, Temporality,
-        data::ResourceMetrics, reader::MetricReader,
-    },
-};
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader};
 use url::Url;
 
 use super::console::{ConsoleMetricExporter, ConsoleSpanExporter};
 use super::loss::{BoundedProcessor, CountingMetricExporter, Losses, bounded_processor};
+use super::tap::{Discard, MetricsTap};
 use crate::config::{Config, Exporter, OtlpProtocol};
 use crate::tls::Roots;
 
@@ -47,21 +42,27 @@ pub fn span_processor(
     })
 }
 
-/// Adds the periodic reader that pushes metrics every `OTEL_METRIC_EXPORT_INTERVAL`, unless
-/// `OTEL_EXPORTER=none`.
+/// Adds the one reader of the meter provider: every `OTEL_METRIC_EXPORT_INTERVAL` it collects,
+/// shows the collection to `tap`, then exports it to the configured exporter (with
+/// `OTEL_EXPORTER=none`, to nothing further).
 pub fn with_periodic_reader(
     builder: MeterProviderBuilder,
     config: &Config,
     losses: &Arc<Losses>,
+    tap: &MetricsTap,
 ) -> anyhow::Result<MeterProviderBuilder> {
     let interval = config.otel_metric_export_interval;
     Ok(match config.otel_exporter {
-        Exporter::None => builder,
+        Exporter::None => builder.with_reader(
+            PeriodicReader::builder(tap.tee(Discard))
+                .with_interval(interval)
+                .build(),
+        ),
         Exporter::Console => builder.with_reader(
-            PeriodicReader::builder(counted(
+            PeriodicReader::builder(tap.tee(counted(
                 ConsoleMetricExporter::new(config.console_format),
                 losses,
-            ))
+            )))
             .with_interval(interval)
             .build(),
         ),
@@ -75,7 +76,7 @@ pub fn with_periodic_reader(
                 }
             };
             builder.with_reader(
-                PeriodicReader::builder(counted(exporter, losses))
+                PeriodicReader::builder(tap.tee(counted(exporter, losses)))
                     .with_interval(interval)
                     .build(),
             )
@@ -175,37 +176,4 @@ fn metadata(config: &Config) -> anyhow::Result<MetadataMap> {
         map.insert(name, axum::http::HeaderValue::try_from(value)?);
     }
     Ok(MetadataMap::from_headers(map))
-}
-
-/// A [`ManualReader`] that can be shared: one handle goes to the meter provider, the other lets
-/// `/view_metrics` read what the SDK itself aggregated.
-#[derive(Debug, Clone)]
-pub struct SharedReader(Arc<ManualReader>);
-
-impl SharedReader {
-    pub fn new(reader: ManualReader) -> Self {
-        Self(Arc::new(reader))
-    }
-}
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline)
-    }
-
-    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-        self.0.collect(rm)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
 }

@@ -9,6 +9,7 @@ mod exporters;
 mod log_writer;
 mod logging;
 mod loss;
+mod tap;
 
 use std::{
     sync::Arc,
@@ -23,7 +24,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{
     Resource,
-    metrics::{ManualReader, SdkMeterProvider},
+    metrics::{Instrument, SdkMeterProvider, Stream},
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider},
 };
@@ -31,10 +32,10 @@ use opentelemetry_sdk::{
 use crate::config::{Backend, Config, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
-pub use exporters::SharedReader;
 pub(crate) use logging::date_time;
 pub use logging::{AccessLog, LOG_FILE};
 pub use loss::Losses;
+pub use tap::MetricsTap;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
 pub const SCOPE: &str = "prom-metrics-app";
@@ -43,7 +44,7 @@ pub const SCOPE: &str = "prom-metrics-app";
 pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: Option<SdkMeterProvider>,
-    metrics_reader: Option<SharedReader>,
+    metrics_tap: Option<MetricsTap>,
     losses: Arc<Losses>,
     access_log: AccessLog,
     _log_guard: log_writer::FlushGuard,
@@ -51,8 +52,12 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// Builds the exporters, the providers and the logging subscriber from `config`, and installs
-    /// the subscriber as the global default.
-    pub fn init(config: &Config) -> anyhow::Result<Self> {
+    /// the subscriber as the global default. `view` applies to the instruments of the otel metrics
+    /// backend, if it is the one chosen.
+    pub fn init(
+        config: &Config,
+        view: impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
         let resource = resource(config);
         let losses = Arc::new(Losses::default());
         let span_processor =
@@ -65,14 +70,10 @@ impl Telemetry {
         }
         let tracer_provider = tracer.build();
 
-        let (meter_provider, metrics_reader) = if config.metrics_backend == Backend::Otel {
-            let reader = SharedReader::new(ManualReader::builder().build());
-            let builder = SdkMeterProvider::builder()
-                .with_resource(resource)
-                .with_reader(reader.clone());
-            let builder = exporters::with_periodic_reader(builder, config, &losses)
-                .context("building the metric exporter")?;
-            (Some(builder.build()), Some(reader))
+        let (meter_provider, metrics_tap) = if config.metrics_backend == Backend::Otel {
+            let tap = MetricsTap::new();
+            let provider = meter_provider(config, resource, &losses, &tap, view)?;
+            (Some(provider), Some(tap))
         } else {
             (None, None)
         };
@@ -81,7 +82,7 @@ impl Telemetry {
         Ok(Self {
             tracer_provider,
             meter_provider,
-            metrics_reader,
+            metrics_tap,
             losses,
             access_log,
             _log_guard: log_guard,
@@ -103,9 +104,10 @@ impl Telemetry {
         self.losses.clone()
     }
 
-    /// The meter provider and its in-process reader, when the OpenTelemetry metrics backend is on.
-    pub fn meter_provider(&self) -> Option<(&SdkMeterProvider, SharedReader)> {
-        Some((self.meter_provider.as_ref()?, self.metrics_reader.clone()?))
+    /// The meter provider and the tap of its exported collections, when the OpenTelemetry metrics
+    /// backend is on.
+    pub fn meter_provider(&self) -> Option<(&SdkMeterProvider, MetricsTap)> {
+        Some((self.meter_provider.as_ref()?, self.metrics_tap.clone()?))
     }
 
     /// Flushes and shuts down the providers, both together bounded by `timeout`. The exporters
@@ -142,6 +144,25 @@ impl Telemetry {
         tracing::info!("exiting");
         drop(_log_guard);
     }
+}
+
+/// The meter provider of the otel metrics backend: one periodic reader, which collects every
+/// `OTEL_METRIC_EXPORT_INTERVAL`, shows the collection to `tap`, then exports it as `config` says;
+/// `view` applies to every instrument. One reader, so the SDK aggregates each measurement once,
+/// and what `tap` shows is what was exported.
+pub fn meter_provider(
+    config: &Config,
+    resource: Resource,
+    losses: &Arc<Losses>,
+    tap: &MetricsTap,
+    view: impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static,
+) -> anyhow::Result<SdkMeterProvider> {
+    let builder = SdkMeterProvider::builder()
+        .with_resource(resource)
+        .with_view(view);
+    let builder = exporters::with_periodic_reader(builder, config, losses, tap)
+        .context("building the metric exporter")?;
+    Ok(builder.build())
 }
 
 /// `service.name`: the default, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, each

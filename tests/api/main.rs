@@ -22,5 +22,6 @@ mod prometheus;
 mod rotel;
 mod routes;
 mod scrape;
+mod series;
 mod shutdown;
 mod view_metrics;

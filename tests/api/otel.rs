@@ -565,24 +565,29 @@ async fn lost_spans_are_counted_on_the_metrics_endpoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_otel_backend_view_metrics_reads_the_sdk_and_metrics_explains_its_404() {
-    let binary = spawn_binary(&[("METRICS_BACKEND", "otel")]);
+    let binary = spawn_binary(&[
+        ("METRICS_BACKEND", "otel"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ]);
     let client = reqwest::Client::new();
+    let view = binary.url("/view_metrics");
 
     client.get(binary.url("/")).send().await.unwrap();
     client.get(binary.url("/missing")).send().await.unwrap();
-    let page = crate::helpers::get_text(&client, &binary.url("/view_metrics"))
-        .await
-        .unwrap();
+    let page = eventually(Duration::from_secs(10), || async {
+        let page = crate::helpers::get_text(&client, &view).await?;
+        page.contains("<td>http_requests_total</td><td class=\"num\">2</td>")
+            .then_some(page)
+    })
+    .await
+    .expect("a collection after the requests");
     let scrape = client.get(binary.url("/metrics")).send().await.unwrap();
 
     assert!(
-        page.contains("Read from the <strong>otel</strong> backend"),
+        page.contains("Read from the <strong>otel</strong> backend itself, as of its last"),
         "{page}"
     );
-    assert!(
-        page.contains("<td>http_requests_total</td><td class=\"num\">2</td>"),
-        "{page}"
-    );
+    assert!(page.contains("<time id=\"as-of\" datetime=\""), "{page}");
     assert!(
         page.contains("<td>http_error_4xx_total</td><td class=\"num\">1</td>"),
         "{page}"

@@ -123,45 +123,52 @@ impl Received {
         metrics
     }
 
+    /// Each metrics export received, in order: its metrics by name.
+    pub fn metric_exports(&self) -> Vec<HashMap<String, Metric>> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .metrics
+            .iter()
+            .map(|request| {
+                request
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|resource| &resource.scope_metrics)
+                    .flat_map(|scope| &scope.metrics)
+                    .map(|metric| (metric.name.clone(), metric.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The last received instance of metric `name`, without copying the others.
+    pub fn last(&self, name: &str) -> Option<Metric> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .metrics
+            .iter()
+            .rev()
+            .flat_map(|request| request.resource_metrics.iter().rev())
+            .flat_map(|resource| resource.scope_metrics.iter().rev())
+            .flat_map(|scope| scope.metrics.iter().rev())
+            .find(|metric| metric.name == name)
+            .cloned()
+    }
+
     /// The last cumulative value of the sum `name` (summed over its data points).
     pub fn sum(&self, name: &str) -> Option<i64> {
-        self.metrics().iter().rev().find(|(m, _)| m.name == name).and_then(|(m, _)| match &m.data {
-            Some(Data::Sum(sum)) => Some(
-                sum.data_points
-                    .iter()
-                    .map(|p| match p.value {
-                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(i)) => i,
-                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(d)) => d as i64,
-                        None => 0,
-                    })
-                    .sum(),
-            ),
-            _ => None,
-        })
+        self.last(name).as_ref().and_then(sum_of)
     }
 
     /// The last histogram `name`: its unit and each data point's attributes and count.
     pub fn histogram(&self, name: &str) -> Option<(String, Vec<HistogramPoint>)> {
-        self.metrics()
-            .iter()
-            .rev()
-            .find(|(m, _)| m.name == name)
-            .and_then(|(m, _)| match &m.data {
-                Some(Data::Histogram(h)) => Some((
-                    m.unit.clone(),
-                    h.data_points
-                        .iter()
-                        .map(|p| (attributes(&p.attributes), p.count))
-                        .collect(),
-                )),
-                _ => None,
-            })
+        let metric = self.last(name)?;
+        Some((metric.unit.clone(), histogram_points(&metric)?))
     }
 
     /// The attributes of every data point of the last export of metric `name`, whatever its kind.
     pub fn point_attributes(&self, name: &str) -> Vec<HashMap<String, String>> {
-        let metrics = self.metrics();
-        let Some((metric, _)) = metrics.iter().rev().find(|(m, _)| m.name == name) else {
+        let Some(metric) = self.last(name) else {
             return Vec::new();
         };
         match &metric.data {
@@ -187,6 +194,37 @@ impl Received {
     /// Headers (or gRPC metadata) of every export request.
     pub fn headers(&self) -> Vec<HashMap<String, String>> {
         self.0.lock().unwrap().headers.clone()
+    }
+}
+
+/// The value of a sum, added up over its data points; `None` for another kind of metric.
+pub fn sum_of(metric: &Metric) -> Option<i64> {
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+    match &metric.data {
+        Some(Data::Sum(sum)) => Some(
+            sum.data_points
+                .iter()
+                .map(|p| match p.value {
+                    Some(Number::AsInt(i)) => i,
+                    Some(Number::AsDouble(d)) => d as i64,
+                    None => 0,
+                })
+                .sum(),
+        ),
+        _ => None,
+    }
+}
+
+/// Each data point of a histogram: its attributes and its count; `None` for another kind.
+pub fn histogram_points(metric: &Metric) -> Option<Vec<HistogramPoint>> {
+    match &metric.data {
+        Some(Data::Histogram(h)) => Some(
+            h.data_points
+                .iter()
+                .map(|p| (attributes(&p.attributes), p.count))
+                .collect(),
+        ),
+        _ => None,
     }
 }
 

@@ -1,10 +1,23 @@
 //! `/view_metrics` as JSON and as a page, without a browser: content negotiation, counting nothing,
 //! security headers, escaping, and the quantiles it reports.
 
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
 use prom_metrics_app::{config::Config, http, metrics::histogram_quantile};
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_configured};
+use crate::{
+    helpers::{spawn_app, spawn_app_configured, spawn_binary},
+    otel::terminate,
+    otlp::{self, histogram_points, sum_of},
+};
 
 async fn json(app: &crate::helpers::TestApp, path: &str, accept: &str) -> reqwest::Response {
     app.client
@@ -105,6 +118,10 @@ async fn the_json_snapshot_reports_every_family_and_counts_nothing() {
     assert_eq!(body["config"]["backend"], "prometheus");
     assert_eq!(body["config"]["exporter"], "console");
     assert!(body["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        body["collected_at"].as_str().unwrap().ends_with('Z'),
+        "read live"
+    );
 }
 
 #[tokio::test]
@@ -303,4 +320,109 @@ fn quantiles_are_interpolated_as_promql_does() {
     assert_eq!(histogram_quantile(0.5, &buckets), Some(0.4));
     assert_eq!(histogram_quantile(0.99, &buckets), Some(1.0));
     assert_eq!(histogram_quantile(0.5, &buckets[..0]), None);
+}
+
+/// What one collection says: the requests, the 4xx, and the count of each route and status.
+#[derive(Debug, PartialEq)]
+struct Collection {
+    requests: i64,
+    error_4xx: i64,
+    series: BTreeMap<(String, String), u64>,
+}
+
+impl Collection {
+    fn of_view(body: &Value) -> Self {
+        let counter = |name: &str| body["counters"][name].as_i64().unwrap();
+        Self {
+            requests: counter("http_requests_total"),
+            error_4xx: counter("http_error_4xx_total"),
+            series: body["http_server_request_duration_seconds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let route = s["http_route"].as_str().unwrap().to_string();
+                    let status = s["http_response_status_code"].to_string();
+                    ((route, status), s["count"].as_u64().unwrap())
+                })
+                .collect(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_otel_backend_the_view_shows_what_the_collector_got_in_the_same_collection() {
+    let (receiver, received) = otlp::start_grpc(None).await;
+    let binary = spawn_binary(&[
+        ("METRICS_BACKEND", "otel"),
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{receiver}")),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
+        ("TRACES_EXCLUDED_PATHS", "/*"),
+    ]);
+    let client = reqwest::Client::new();
+    // Steady traffic, so that the live values move on between two collections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn({
+        let (client, stop) = (client.clone(), stop.clone());
+        let (home, missing) = (binary.url("/"), binary.url("/missing"));
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                client.get(&home).send().await.unwrap();
+                client.get(&missing).send().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+
+    let mut views = Vec::new();
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(170)).await;
+        let text = crate::helpers::get_text(&client, &binary.url("/view_metrics?format=json"))
+            .await
+            .unwrap();
+        views.push(serde_json::from_str::<Value>(&text).unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    terminate(binary).await;
+
+    let exported: Vec<Collection> = received
+        .metric_exports()
+        .iter()
+        .map(|export| Collection {
+            requests: sum_of(&export["http_requests"]).unwrap(),
+            error_4xx: sum_of(&export["http_error_4xx"]).unwrap(),
+            series: export
+                .get("http.server.request.duration")
+                .and_then(histogram_points)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(attributes, count)| {
+                    let status = attributes["http.response.status_code"].replace("int:", "");
+                    ((attributes["http.route"].clone(), status), count)
+                })
+                .collect(),
+        })
+        .collect();
+    let collected: Vec<&Value> = views
+        .iter()
+        .filter(|view| view["collected_at"].is_string())
+        .collect();
+    assert!(collected.len() >= 6, "views of a collection: {views:#?}");
+    let mut seen = Vec::new();
+    for view in collected {
+        let shown = Collection::of_view(view);
+        let export = exported
+            .iter()
+            .find(|export| export.requests == shown.requests)
+            .unwrap_or_else(|| panic!("no export of {} requests: {exported:#?}", shown.requests));
+        assert_eq!(&shown, export);
+        seen.push(shown.requests);
+    }
+    seen.dedup();
+    assert!(
+        seen.len() >= 3,
+        "views of at least three collections: {seen:?}"
+    );
 }

@@ -2,6 +2,7 @@
 JSON Schema (docs/view_metrics.schema.json, draft 2020-12)."""
 
 import json
+import time
 
 import jsonschema
 import pytest
@@ -18,12 +19,19 @@ def schema(repo):
 
 @pytest.mark.parametrize("backend", ["prometheus", "otel"])
 def test_view_metrics_json_matches_its_schema_with_each_backend(schema, backend):
-    app = RunningApp({"METRICS_BACKEND": backend})
+    # The otel backend shows the SDK's last collection: a short interval brings it soon.
+    app = RunningApp({"METRICS_BACKEND": backend, "OTEL_METRIC_EXPORT_INTERVAL": "100"})
     try:
         for path in ["/", "/do_task?seconds=0.01", "/no-such-page", "/status/503"]:
             app.get(path)
 
-        status, body = app.get("/view_metrics", {"Accept": "application/json"})
+        deadline = time.monotonic() + 10
+        while True:
+            status, body = app.get("/view_metrics", {"Accept": "application/json"})
+            collected = status == 200 and json.loads(body)["counters"]["http_requests_total"] == 4
+            if collected or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     finally:
         app.stop()
 
@@ -36,6 +44,7 @@ def test_view_metrics_json_matches_its_schema_with_each_backend(schema, backend)
     routes = {(s["http_route"], s["http_response_status_code"]) for s in snapshot["http_server_request_duration_seconds"]}
     assert routes == {("/", 200), ("/do_task", 200), ("unmatched", 404), ("/status/{code}", 503)}
     assert (snapshot["process"] is None) == (backend == "otel")
+    assert snapshot["collected_at"] is not None
 
 
 def test_the_schema_rejects_a_snapshot_without_its_version(schema):

@@ -10,13 +10,11 @@ use opentelemetry::{
 use opentelemetry_sdk::{
     Resource,
     metrics::{
-        Aggregation, Instrument, ManualReader, SdkMeterProvider, Stream, data::ResourceMetrics,
-        reader::MetricReader,
+        Aggregation, InMemoryMetricExporter, Instrument, PeriodicReader, SdkMeterProvider, Stream,
+        data::ResourceMetrics,
     },
     trace::{SpanData, SpanEvents, SpanLinks},
 };
-
-use crate::telemetry::SharedReader;
 
 pub const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 pub const SPAN_ID: &str = "5c1c63257de34c67";
@@ -81,10 +79,10 @@ pub fn resource() -> Resource {
 /// a histogram of 0.25, 0.5 and 4 (bounds 0.3 and 1) and an exponential histogram (scale 0) of 1,
 /// 2 and 4.
 pub fn collected_metrics() -> ResourceMetrics {
-    let reader = SharedReader::new(ManualReader::builder().build());
+    let exporter = InMemoryMetricExporter::default();
     let provider = SdkMeterProvider::builder()
         .with_resource(resource())
-        .with_reader(reader.clone())
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
         .with_view(|instrument: &Instrument| {
             (instrument.name() == "sizes").then(|| {
                 Stream::builder()
@@ -125,7 +123,6 @@ pub fn collected_metrics() -> ResourceMetrics {
         sizes.record(value, &[]);
     }
 
-    let mut metrics = ResourceMetrics::default();
-    reader.collect(&mut metrics).unwrap();
-    metrics
+    provider.force_flush().unwrap();
+    exporter.get_finished_metrics().unwrap().remove(0)
 }
