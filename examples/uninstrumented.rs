@@ -40,9 +40,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    axum::serve(listener, http::uninstrumented(state))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(http::uninstrumented(state)),
+    )
+    .with_graceful_shutdown(server::shutdown_signal())
+    .await?;
     Ok(())
 }
 

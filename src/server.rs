@@ -11,7 +11,7 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, extract::ConnectInfo};
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -111,7 +111,7 @@ impl Server {
 /// Accepts and serves connections, at most `limits.max_connections` at a time, until `signal`.
 async fn accept_until(
     listener: &TcpListener,
-    app: &Router,
+    app: &http::App,
     limits: &Limits,
     connections: &GracefulShutdown,
     signal: impl Future<Output = ()>,

@@ -1,8 +1,8 @@
 //! Security headers on every response, set by one layer outside all the others.
 
 use axum::http::{HeaderName, HeaderValue, header};
-use tower::layer::util::Stack;
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower::{Layer as _, layer::util::Stack};
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 /// Only the app's own origin, no inline script or style, no plugins, no framing. Pages use
 /// classes and SVG presentation attributes, never `style=`, so `style-src 'self'` holds.
@@ -18,6 +18,18 @@ pub type SecurityHeaders = Stack<
     SetResponseHeaderLayer<HeaderValue>,
     Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
 >;
+
+/// `inner` with the security headers on every response.
+pub type WithHeaders<S> = SetResponseHeader<
+    SetResponseHeader<SetResponseHeader<S, HeaderValue>, HeaderValue>,
+    HeaderValue,
+>;
+
+/// Puts the security headers around `inner`, outside the router: each request pays for them
+/// once, where a layer inside the router would be one more boxed service to clone on every route.
+pub fn around<S>(inner: S) -> WithHeaders<S> {
+    layer().layer(inner)
+}
 
 /// `Content-Security-Policy`, `X-Content-Type-Options: nosniff` and `Referrer-Policy` on every
 /// response. Outermost, so the tracing and counting layers see the responses unchanged; the

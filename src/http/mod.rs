@@ -137,6 +137,7 @@ impl AppState {
             about,
             tracing: Arc::new(Instrumentation {
                 tracer,
+                propagation_headers: crate::telemetry::propagation_headers(config),
                 propagator: crate::telemetry::propagator(config),
                 ids_only: (config.otel_exporter == Exporter::None).then(|| request::IdsOnly {
                     sampler: crate::telemetry::sampler(config),
@@ -232,29 +233,31 @@ fn uncounted_routes() -> Vec<Route> {
     ]
 }
 
+/// The application as the server serves it: the router behind the security headers.
+pub type App = headers::WithHeaders<Router>;
+
 /// The full application with the standard routes.
-pub fn app(state: AppState) -> Router {
+pub fn app(state: AppState) -> App {
     router(state, counted_routes())
 }
 
 /// The standard routes and handlers without the tracing and counting middlewares: no span, no
 /// access line, no metrics. A baseline for `bench/run.sh`, to measure what instrumentation costs.
-pub fn uninstrumented(state: AppState) -> Router {
-    counted_routes()
+pub fn uninstrumented(state: AppState) -> App {
+    let router = counted_routes()
         .into_iter()
         .chain(uncounted_routes())
         .fold(Router::new(), |app, (path, handlers)| {
             app.route(path, handlers)
         })
         .fallback(pages::not_found)
-        .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(headers::layer())
-        .with_state(state)
+        .with_state(state);
+    headers::around(router)
 }
 
 /// Builds the application from `counted` routes. Every route gets the request layer with its
 /// template baked in, so a new route is traced, counted and labelled without extra code.
-pub fn router(state: AppState, counted: Vec<Route>) -> Router {
+pub fn router(state: AppState, counted: Vec<Route>) -> App {
     let shared = &state.tracing;
     let counted_layers = |template: Option<&'static str>, label: &'static str| {
         ServiceBuilder::new()
@@ -271,6 +274,11 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
         app = app.route(path, handlers.layer(counted_layers(Some(path), path)));
     }
     for (path, handlers) in uncounted_routes() {
+        // Only the chaos controls read a body: axum's extractors stop at the limit.
+        let handlers = match path {
+            "/chaos" | "/api/chaos" => handlers.layer(DefaultBodyLimit::max(state.max_body_bytes)),
+            _ => handlers,
+        };
         let handlers = match &state.auth {
             Some(auth) if auth.protects(path) => handlers.layer(
                 axum::middleware::from_fn_with_state(auth.clone(), auth::require_credentials),
@@ -282,12 +290,11 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
             .layer(CatchPanicLayer::custom(error::panic_response));
         app = app.route(path, handlers.layer(layers));
     }
-    app
+    let app = app
         // Unknown paths share one label value, so random URLs cannot create series.
         .fallback(pages::not_found.layer(counted_layers(None, UNMATCHED_ROUTE)))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(headers::layer())
-        .with_state(state)
+        .with_state(state);
+    headers::around(app)
 }
 
 #[cfg(test)]

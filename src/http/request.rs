@@ -18,7 +18,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request},
-    http::{header, uri::PathAndQuery},
+    http::{HeaderName, header, uri::PathAndQuery},
     response::Response,
 };
 use opentelemetry::{
@@ -40,7 +40,7 @@ use crate::{
         CLIENT_CLOSED_REQUEST, ErrorType, METHODS, OTHER_METHOD, URL_SCHEME, method_index,
         protocol_version,
     },
-    metrics::{MetricsBackend, RequestRecord, TraceRef},
+    metrics::{MetricsBackend, RequestRecord, RouteMetrics, TraceRef},
     telemetry::AccessLog,
 };
 
@@ -54,6 +54,8 @@ pub struct Instrumentation {
     pub ids_only: Option<IdsOnly>,
     /// Reads the caller's trace context from request headers.
     pub propagator: TextMapCompositePropagator,
+    /// The headers the propagator reads: a request with none of them (most requests) skips it.
+    pub propagation_headers: Vec<HeaderName>,
     /// Paths that get no server span (`TRACES_EXCLUDED_PATHS`).
     pub untraced: PathList,
     /// Where access lines go; `None` writes them as `tracing` events.
@@ -111,8 +113,8 @@ pub struct RouteTelemetry {
     /// The span name for each method of [`METHODS`]: `GET /do_task`, or the method alone
     /// without a template (`HTTP` for a method outside the standard set, as the conventions say).
     names: [&'static str; METHODS.len()],
-    /// Whether the route is counted by the original's rule.
-    counted: bool,
+    /// The route's recorder when it is counted by the original's rule; none when it is not.
+    metrics: Option<Arc<dyn RouteMetrics>>,
 }
 
 /// The request layer of one route.
@@ -142,7 +144,7 @@ pub fn layer(
         template,
         label,
         names,
-        counted,
+        metrics: counted.then(|| shared.backend.clone().route(label)),
     }))
 }
 
@@ -267,8 +269,8 @@ impl Served {
             }
         }
         let method = METHODS[self.method];
-        if route.counted {
-            route.shared.backend.record(&RequestRecord {
+        if let Some(metrics) = &route.metrics {
+            metrics.record(&RequestRecord {
                 method,
                 route: route.label,
                 status,
@@ -314,9 +316,14 @@ impl RouteTelemetry {
     /// carry one.
     fn server_span(&self, request: &Request, method: usize, start: Instant) -> Context {
         let shared = &*self.shared;
-        let parent = shared
-            .propagator
-            .extract(&HeaderExtractor(request.headers()));
+        let headers = request.headers();
+        let carried = headers
+            .keys()
+            .any(|name| shared.propagation_headers.contains(name));
+        let parent = match carried {
+            true => shared.propagator.extract(&HeaderExtractor(headers)),
+            false => Context::current(),
+        };
         if let Some(ids_only) = &shared.ids_only {
             // A span context alone: a span that records nothing, with ids (not remote: it is ours).
             return parent.with_remote_span_context(ids_only.span_context(&parent));

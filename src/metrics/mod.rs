@@ -115,8 +115,12 @@ pub struct ClientRecord {
 
 /// A metrics backend: records counted requests, and reports its own current values.
 pub trait MetricsBackend: Send + Sync + 'static {
-    /// Records one finished request. Called on the hot path: must not block or await.
+    /// Records one finished request. Must not block or await.
     fn record(&self, request: &RequestRecord);
+
+    /// The recorder of one counted route, made when the router is built: it may keep handles of
+    /// the route's series, so that recording a request finds them without a lookup.
+    fn route(self: Arc<Self>, route: &'static str) -> Arc<dyn RouteMetrics>;
 
     /// Records one finished outgoing call into the HTTP client duration histogram. Must not block.
     fn record_client(&self, call: &ClientRecord);
@@ -133,6 +137,22 @@ pub trait MetricsBackend: Send + Sync + 'static {
 
     /// A short name for logs and pages.
     fn name(&self) -> &'static str;
+}
+
+/// Records the requests of one counted route (see [`MetricsBackend::route`]). Called on the hot
+/// path: must not block or await.
+pub trait RouteMetrics: Send + Sync {
+    /// Records one finished request of the route.
+    fn record(&self, request: &RequestRecord);
+}
+
+/// A route recorder that keeps no handles: it hands each request to its backend.
+pub struct Forward(pub Arc<dyn MetricsBackend>);
+
+impl RouteMetrics for Forward {
+    fn record(&self, request: &RequestRecord) {
+        self.0.record(request);
+    }
 }
 
 /// Builds the backend chosen by `METRICS_BACKEND`.

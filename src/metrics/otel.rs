@@ -14,7 +14,8 @@ use opentelemetry_sdk::metrics::{
 };
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
+    BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RequestRecord, RouteMetrics,
+    Series, Snapshot,
 };
 use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::MetricsTap};
 
@@ -190,6 +191,11 @@ impl OtelBackend {
 }
 
 impl MetricsBackend for OtelBackend {
+    // The SDK has no stable bound instruments: a measurement always goes through its lookup.
+    fn route(self: Arc<Self>, _route: &'static str) -> Arc<dyn RouteMetrics> {
+        Arc::new(Forward(self))
+    }
+
     fn record(&self, request: &RequestRecord) {
         self.requests.add(1, &[]);
         match request.outcome() {

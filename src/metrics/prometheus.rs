@@ -5,7 +5,7 @@
 
 use std::{
     fmt,
-    sync::{Arc, atomic::AtomicU64},
+    sync::{Arc, OnceLock, atomic::AtomicU64},
     time::SystemTime,
 };
 
@@ -29,10 +29,10 @@ use crate::{chaos::ChaosSettings, telemetry::Losses};
 mod parse;
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Snapshot, TraceRef,
-    process,
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, RouteMetrics, Snapshot,
+    TraceRef, process,
 };
-use crate::conventions::{ErrorType, URL_SCHEME};
+use crate::conventions::{ErrorType, METHODS, URL_SCHEME};
 
 /// Labels of `http_server_request_duration_seconds`, the attributes OpenTelemetry's HTTP server
 /// metric conventions require. Every value is bounded: a method from a fixed set, a route template
@@ -307,8 +307,10 @@ impl Collector for LossCollector {
     }
 }
 
-impl MetricsBackend for PrometheusBackend {
-    fn record(&self, request: &RequestRecord) {
+impl PrometheusBackend {
+    /// Counts `request` by the original's rule and observes its duration, then hands the
+    /// labelled observation to `labelled`.
+    fn count(&self, request: &RequestRecord, labelled: impl FnOnce(f64, Option<SystemTime>)) {
         self.requests.inc();
         match request.outcome() {
             Outcome::Success => self.successful.inc(),
@@ -316,20 +318,64 @@ impl MetricsBackend for PrometheusBackend {
             Outcome::ServerError => self.error_5xx.inc(),
         };
         let seconds = request.duration.as_secs_f64();
-        let now = request.trace.map(|_| request.at);
+        let at = request.trace.map(|_| request.at);
         self.processing
-            .observe(seconds, request.trace.map(TraceExemplar::from), now);
+            .observe(seconds, request.trace.map(TraceExemplar::from), at);
+        labelled(seconds, at);
+    }
+
+    /// The series of `http_server_request_duration_seconds` that `request` belongs to.
+    fn series(&self, request: &RequestRecord) -> Histogram {
         let labels = HttpLabels {
             http_request_method: request.method,
             http_route: request.route,
             http_response_status_code: request.status,
             error_type: request.error_type,
         };
-        self.duration.get_or_create(&labels).observe(
-            seconds,
-            request.trace.map(TraceExemplar::from),
-            now,
-        );
+        self.duration.get_or_create(&labels).clone()
+    }
+}
+
+/// The recorder of one counted route: the handle of each method's series of successful (200)
+/// answers, by far the most frequent, found once and kept (a handle shares its series with the
+/// family), so that most requests skip the family's hashing and lock.
+struct PrometheusRoute {
+    backend: Arc<PrometheusBackend>,
+    ok: [OnceLock<Histogram>; METHODS.len()],
+}
+
+impl RouteMetrics for PrometheusRoute {
+    fn record(&self, request: &RequestRecord) {
+        let method = METHODS.iter().position(|m| *m == request.method);
+        let cached = match method {
+            Some(i) if request.status == 200 && request.error_type.is_none() => {
+                Some(self.ok[i].get_or_init(|| self.backend.series(request)))
+            }
+            _ => None,
+        };
+        self.backend.count(request, |seconds, at| {
+            let exemplar = request.trace.map(TraceExemplar::from);
+            match cached {
+                Some(series) => series.observe(seconds, exemplar, at),
+                None => self.backend.series(request).observe(seconds, exemplar, at),
+            }
+        });
+    }
+}
+
+impl MetricsBackend for PrometheusBackend {
+    fn route(self: Arc<Self>, _route: &'static str) -> Arc<dyn RouteMetrics> {
+        Arc::new(PrometheusRoute {
+            backend: self,
+            ok: Default::default(),
+        })
+    }
+
+    fn record(&self, request: &RequestRecord) {
+        self.count(request, |seconds, at| {
+            let exemplar = request.trace.map(TraceExemplar::from);
+            self.series(request).observe(seconds, exemplar, at);
+        });
     }
 
     fn set_chaos(&self, settings: &ChaosSettings) {

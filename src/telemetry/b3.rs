@@ -34,6 +34,10 @@ const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
 const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
 
+/// Every header extraction reads, in either encoding (more than [`TextMapPropagator::fields`],
+/// which names only what injection writes).
+pub const READ_HEADERS: [&str; 6] = [SINGLE, TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
+
 /// Which B3 headers [`B3Propagator`] writes. Both encodings are always read, the single header
 /// first, as OpenTelemetry requires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

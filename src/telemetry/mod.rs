@@ -219,6 +219,25 @@ pub fn sampler(config: &Config) -> SdkSampler {
     }
 }
 
+/// The request headers that the propagators of `OTEL_PROPAGATORS` read: a request with none of
+/// them carries no context, and extraction can be skipped.
+pub fn propagation_headers(config: &Config) -> Vec<axum::http::HeaderName> {
+    let mut names: Vec<&str> = Vec::new();
+    for propagator in &config.otel_propagators.0 {
+        match propagator {
+            Propagator::TraceContext => names.extend(["traceparent", "tracestate"]),
+            Propagator::Baggage => names.push("baggage"),
+            Propagator::B3 | Propagator::B3Multi => names.extend(b3::READ_HEADERS),
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(axum::http::HeaderName::from_static)
+        .collect()
+}
+
 /// The composite propagator for `OTEL_PROPAGATORS`, in the order given.
 pub fn propagator(config: &Config) -> TextMapCompositePropagator {
     let propagators = config

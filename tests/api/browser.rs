@@ -15,7 +15,7 @@ use prom_metrics_app::{
     config::Config,
     http,
     metrics::{
-        ClientRecord, Format, MetricsBackend, RequestRecord, Snapshot,
+        ClientRecord, Format, Forward, MetricsBackend, RequestRecord, RouteMetrics, Snapshot,
         prometheus::PrometheusBackend,
     },
 };
@@ -317,6 +317,9 @@ struct RequestsBeforeFirstPoll {
 }
 
 impl MetricsBackend for RequestsBeforeFirstPoll {
+    fn route(self: std::sync::Arc<Self>, _route: &'static str) -> std::sync::Arc<dyn RouteMetrics> {
+        std::sync::Arc::new(Forward(self))
+    }
     fn record(&self, request: &RequestRecord) {
         self.inner.record(request)
     }
