@@ -8,7 +8,9 @@
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
 //! - [`http`]: the route table, the tracing and counting middlewares, pages, probes, `/metrics`,
 //!   `/chain`, which calls other instances in one trace, and the chaos layer and controls.
-//! - [`server`]: binds, serves, and shuts down gracefully when told to.
+//! - [`server`]: binds, serves within the connection limits (with a reserve beyond them for the
+//!   probes and `/metrics`), and shuts down gracefully when told to, cutting what the grace
+//!   period leaves.
 //! - [`tls`]: root certificates for outgoing TLS, embedded for images without CA files.
 //! - [`healthcheck`]: the `healthcheck` command, a probe of `/healthz` for images without a shell.
 //! - [`load`]: the `load` command, an open-loop load generator with a weighted mix of paths.

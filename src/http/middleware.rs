@@ -17,6 +17,8 @@ use tower::{Layer, Service};
 
 use crate::metrics::{ErrorType, MetricsBackend, RequestRecord, TraceRef, method_label};
 
+use super::unanswered::Unanswered;
+
 /// Status recorded for a request whose client went away before the answer (nginx's convention).
 pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
@@ -26,6 +28,8 @@ pub struct CountLayer {
     pub backend: Arc<dyn MetricsBackend>,
     /// The route template, fixed when the route table is built.
     pub route: &'static str,
+    /// How a request dropped unanswered is recorded.
+    pub unanswered: Arc<Unanswered>,
 }
 
 impl<S> Layer<S> for CountLayer {
@@ -61,6 +65,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let pending = Pending {
             backend: self.layer.backend.clone(),
+            unanswered: self.layer.unanswered.clone(),
             route: self.layer.route,
             method: method_label(request.method()),
             start: Instant::now(),
@@ -95,15 +100,16 @@ where
             Ok(response) => response.status().as_u16(),
             Err(_) => 500,
         };
-        this.pending.record(status, false);
+        this.pending.record(status, ErrorType::of(status, false));
         Poll::Ready(result)
     }
 }
 
 /// A request on its way through the handler; records itself as [`CLIENT_CLOSED_REQUEST`] if
-/// dropped unanswered, because its client went away.
+/// dropped unanswered, because its client went away (or as cut, once shutdown cuts requests).
 struct Pending {
     backend: Arc<dyn MetricsBackend>,
+    unanswered: Arc<Unanswered>,
     route: &'static str,
     method: &'static str,
     start: Instant,
@@ -111,13 +117,13 @@ struct Pending {
 }
 
 impl Pending {
-    fn record(&mut self, status: u16, aborted: bool) {
+    fn record(&mut self, status: u16, error_type: Option<ErrorType>) {
         self.recorded = true;
         self.backend.record(&RequestRecord {
             method: self.method,
             route: self.route,
             status,
-            error_type: ErrorType::of(status, aborted),
+            error_type,
             duration: self.start.elapsed(),
             trace: current_trace(),
         });
@@ -127,7 +133,8 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if !self.recorded {
-            self.record(CLIENT_CLOSED_REQUEST, true);
+            let (status, error_type) = self.unanswered.outcome();
+            self.record(status, Some(error_type));
         }
     }
 }

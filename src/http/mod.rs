@@ -22,6 +22,7 @@ mod pages;
 mod probes;
 mod scrape;
 mod trace;
+mod unanswered;
 pub mod view_metrics;
 
 use std::sync::{
@@ -42,6 +43,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::AppError;
 pub use trace::Tracing;
+pub use unanswered::Unanswered;
 
 use crate::{
     chaos::Chaos,
@@ -57,6 +59,9 @@ pub struct AppState {
     pub backend: Arc<dyn MetricsBackend>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
+    /// How a request dropped unanswered is recorded: as its client going away, or as cut at the
+    /// end of the shutdown grace period.
+    pub unanswered: Arc<Unanswered>,
     /// The tracer, the propagators and the untraced paths.
     pub tracing: Arc<Tracing>,
     /// Shown on the home page.
@@ -111,11 +116,13 @@ impl AppState {
             },
         ));
         let about = Arc::new(about::About::of(config));
+        let unanswered = Arc::new(Unanswered::default());
         Self {
             home: pages::home_page(&about),
             about,
             backend,
             ready: Arc::new(AtomicBool::new(true)),
+            unanswered: unanswered.clone(),
             tracing: Arc::new(Tracing {
                 tracer,
                 propagator: crate::telemetry::propagator(config),
@@ -125,6 +132,7 @@ impl AppState {
                 }),
                 untraced: config.traces_excluded_paths.clone(),
                 access_log,
+                unanswered,
             }),
             exporter,
             chain: Arc::new(chain::Chain::new(config)),
@@ -214,6 +222,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> Router {
             .layer(middleware::CountLayer {
                 backend: state.backend.clone(),
                 route,
+                unanswered: state.unanswered.clone(),
             })
             .layer(CatchPanicLayer::custom(error::panic_response))
             .layer(limits::BodyLimitLayer(state.max_body_bytes))

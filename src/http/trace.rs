@@ -36,7 +36,7 @@ use crate::{
     telemetry::AccessLog,
 };
 
-use super::middleware::CLIENT_CLOSED_REQUEST;
+use super::unanswered::Unanswered;
 
 /// What the tracing layer needs, shared by every request.
 pub struct Tracing {
@@ -52,6 +52,8 @@ pub struct Tracing {
     pub untraced: PathList,
     /// Where access lines go; `None` writes them as `tracing` events.
     pub access_log: Option<AccessLog>,
+    /// How a request dropped unanswered is recorded.
+    pub unanswered: Arc<Unanswered>,
 }
 
 /// How server spans are made when nothing exports them.
@@ -176,7 +178,7 @@ where
             // axum's services are infallible; a failure here would be a 500.
             Err(_) => 500,
         };
-        this.served.finish(status, false);
+        this.served.finish(status, ErrorType::of(status, false));
         Poll::Ready(result)
     }
 }
@@ -192,7 +194,7 @@ struct Served {
 }
 
 impl Served {
-    fn finish(&mut self, status: u16, aborted: bool) {
+    fn finish(&mut self, status: u16, error_type: Option<ErrorType>) {
         self.done = true;
         let millis = self.start.elapsed().as_secs_f64() * 1e3;
         let span = self.context.as_ref().map(|context| context.span());
@@ -201,7 +203,7 @@ impl Served {
                 "http.response.status_code",
                 i64::from(status),
             ));
-            if let Some(error_type) = ErrorType::of(status, aborted) {
+            if let Some(error_type) = error_type {
                 span.set_attribute(KeyValue::new("error.type", error_type.to_string()));
             }
             // A client that went away is not the server's failure: only a 5xx is an error status.
@@ -233,7 +235,8 @@ impl Served {
 impl Drop for Served {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(CLIENT_CLOSED_REQUEST, true);
+            let (status, error_type) = self.tracing.unanswered.outcome();
+            self.finish(status, Some(error_type));
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod otel;
 mod process;
 pub mod prometheus;
 mod quantile;
+mod refused;
 mod snapshot;
 
 use std::{sync::Arc, time::Duration};
@@ -25,6 +26,7 @@ use crate::{
 
 pub use exposition::Format;
 pub use quantile::histogram_quantile;
+pub use refused::RefusedRequests;
 pub use snapshot::{Bucket, Process, Series, Snapshot};
 
 /// Upper bounds of the request histograms, in seconds: the Flask original's buckets.
@@ -66,15 +68,18 @@ pub struct TraceRef {
 }
 
 /// `error.type` of OpenTelemetry's HTTP conventions: why a request failed, from a bounded set.
-/// On the server side, set for a 5xx answer and for a request whose client went away; a 4xx is the
-/// client's error and gets none, as the conventions say for servers. On the client side (the
-/// calls of `/chain`), set for any answer of 400 or more and for a call that got no answer.
+/// On the server side, set for a 5xx answer and for a request left unanswered (its client went
+/// away, or shutdown cut it); a 4xx is the client's error and gets none, as the conventions say
+/// for servers. On the client side (the calls of `/chain`), set for any answer of 400 or more and
+/// for a call that got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
     /// An error status, recorded as its code ("500").
     Status(u16),
     /// The client closed the connection before the answer.
     ClientClosed,
+    /// The server cut the request, still unanswered at the end of the shutdown grace period.
+    Shutdown,
     /// An outgoing call got no complete answer within its time limit.
     Timeout,
     /// An outgoing call could not connect (refused, unknown host, failed TLS handshake).
@@ -103,6 +108,7 @@ impl std::fmt::Display for ErrorType {
         match self {
             ErrorType::Status(status) => write!(f, "{status}"),
             ErrorType::ClientClosed => f.write_str("client_closed"),
+            ErrorType::Shutdown => f.write_str("shutdown"),
             ErrorType::Timeout => f.write_str("timeout"),
             ErrorType::ConnectionFailed => f.write_str("connection_failed"),
             ErrorType::InvalidResponse => f.write_str("invalid_response"),
@@ -183,20 +189,24 @@ pub trait MetricsBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 }
 
-/// Builds the backend chosen by `METRICS_BACKEND`.
-pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> {
+/// Builds the backend chosen by `METRICS_BACKEND`; it also exports the total of `refused`.
+pub fn build(
+    config: &Config,
+    telemetry: &Telemetry,
+    refused: &Arc<RefusedRequests>,
+) -> Arc<dyn MetricsBackend> {
     match config.metrics_backend {
-        Backend::Prometheus => {
-            Arc::new(prometheus::PrometheusBackend::new().with_losses(telemetry.losses()))
-        }
+        Backend::Prometheus => Arc::new(
+            prometheus::PrometheusBackend::new()
+                .with_losses(telemetry.losses())
+                .with_refused(refused.clone()),
+        ),
         Backend::Otel => {
             let (provider, reader) = telemetry
                 .meter_provider()
                 .expect("Telemetry::init builds a meter provider for the otel backend");
-            Arc::new(otel::OtelBackend::new(
-                &provider.meter(crate::telemetry::SCOPE),
-                reader,
-            ))
+            let meter = provider.meter(crate::telemetry::SCOPE);
+            Arc::new(otel::OtelBackend::new(&meter, reader).with_refused(&meter, refused.clone()))
         }
     }
 }
@@ -295,6 +305,7 @@ mod tests {
         assert_eq!(ErrorType::of(499, true), Some(ErrorType::ClientClosed));
         assert_eq!(ErrorType::Status(500).to_string(), "500");
         assert_eq!(ErrorType::ClientClosed.to_string(), "client_closed");
+        assert_eq!(ErrorType::Shutdown.to_string(), "shutdown");
         assert_eq!(ErrorType::Timeout.to_string(), "timeout");
         assert_eq!(ErrorType::Other.to_string(), "_OTHER");
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, Meter, ObservableGauge},
+    metrics::{Counter, Histogram, Meter, ObservableCounter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
     data::{AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics},
@@ -14,8 +14,8 @@ use opentelemetry_sdk::metrics::{
 };
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
-    URL_SCHEME,
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord, Series,
+    Snapshot, URL_SCHEME,
 };
 use crate::{chaos::ChaosSettings, telemetry::SharedReader};
 
@@ -33,6 +33,8 @@ pub struct OtelBackend {
     chaos: Arc<Mutex<ChaosSettings>>,
     /// Kept so the gauges live as long as the backend.
     chaos_gauges: Vec<ObservableGauge<f64>>,
+    /// Kept like the gauges: reads the total of requests refused at the connection limit.
+    refused: Option<ObservableCounter<u64>>,
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
@@ -130,6 +132,7 @@ impl OtelBackend {
             ),
             reader,
             chaos_gauges: Vec::new(),
+            refused: None,
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
         };
         backend.chaos_gauges = CHAOS_GAUGES
@@ -160,6 +163,22 @@ impl OtelBackend {
             counter.add(0, &[]);
         }
         backend
+    }
+
+    /// Also exports `prom_metrics_app.http.requests.refused`, the total of requests the server
+    /// refused at its connection limit, read at each collection.
+    pub fn with_refused(mut self, meter: &Meter, refused: Arc<RefusedRequests>) -> Self {
+        self.refused = Some(
+            meter
+                .u64_observable_counter("prom_metrics_app.http.requests.refused")
+                .with_unit("{request}")
+                .with_description(
+                    "Requests answered 503 by the server itself at its connection limit (MAX_CONNECTIONS), counted in no other instrument",
+                )
+                .with_callback(move |observer| observer.observe(refused.total(), &[]))
+                .build(),
+        );
+        self
     }
 }
 
@@ -344,6 +363,37 @@ mod tests {
         assert_eq!(ok.buckets.len(), BUCKETS.len() + 1);
         assert_eq!(ok.buckets[4].count, 1, "30 ms is under 75 ms");
         assert_eq!(snapshot.process, None);
+    }
+
+    #[test]
+    fn refused_requests_are_read_by_an_observable_counter_at_each_collection() {
+        let reader = SharedReader::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        let meter = provider.meter("test");
+        let refused = Arc::new(RefusedRequests::default());
+        let backend =
+            OtelBackend::new(&meter, reader.clone()).with_refused(&meter, refused.clone());
+
+        refused.add();
+        refused.add();
+        refused.add();
+        let mut collected = ResourceMetrics::default();
+        reader.collect(&mut collected).unwrap();
+
+        let metric = collected
+            .scope_metrics()
+            .flat_map(|scope| scope.metrics())
+            .find(|m| m.name() == "prom_metrics_app.http.requests.refused")
+            .expect("the refused counter");
+        assert_eq!(metric.unit(), "{request}");
+        let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() else {
+            panic!("a sum of u64");
+        };
+        assert!(sum.is_monotonic());
+        assert_eq!(sum.data_points().map(|p| p.value()).sum::<u64>(), 3);
+        assert_eq!(backend.snapshot().requests, 0, "refusals are not requests");
     }
 
     #[test]
