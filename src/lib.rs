@@ -15,8 +15,10 @@
 //!    backends.
 //! 5. [`http`]: the route table, the request layer (span, counting, access line), pages, probes,
 //!    `/metrics`, `/chain` (which calls other instances in one trace), and the chaos controls.
-//! 6. The commands: [`server`] (binds, serves, shuts down gracefully), [`healthcheck`] (a probe of
-//!    `/healthz` for images without a shell), [`load`] (an open-loop load generator).
+//! 6. The commands: [`server`] (binds, serves within the connection limits, with a reserve beyond
+//!    them for the probes and `/metrics`, and shuts down gracefully, cutting what the grace period
+//!    leaves), [`healthcheck`] (a probe of `/healthz` for images without a shell), [`load`] (an
+//!    open-loop load generator).
 //! 7. [`cli`]: the command line, which names the commands.
 //!
 //! The binary (`src/main.rs`) only wires these together; the tests use the same pieces.

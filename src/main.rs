@@ -2,7 +2,7 @@
 //! SIGTERM or SIGINT, drain and flush), or run the `healthcheck` or `load` command, which need no
 //! telemetry.
 
-use std::{io::Write, process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use prom_metrics_app::{
@@ -60,14 +60,16 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
             "ignoring OpenTelemetry variables that this app does not support (see the README's configuration table)"
         );
     }
-    let backend = metrics::build(&config, &telemetry);
+    // Counted by the server, exported by the backend.
+    let refused = Arc::new(metrics::RefusedRequests::default());
+    let backend = metrics::build(&config, &telemetry, &refused);
     let state = AppState::traced(
         backend,
         &config,
         telemetry.tracer(),
         Some(telemetry.access_log()),
     );
-    let server = server::Server::bind(config.listen, state, &config)
+    let server = server::Server::bind(config.listen, state, &config, refused)
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen))?;
     let address = server.local_addr()?;

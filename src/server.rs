@@ -2,28 +2,35 @@
 //!
 //! Shutdown order: readiness turns false while the app keeps serving for the drain delay (so load
 //! balancers see `/readyz` fail and stop sending traffic), the listener closes, in-flight requests
-//! finish within the grace period; the caller then flushes telemetry.
+//! finish within the grace period, and those still running then are cut, and recorded as such
+//! ([`connections`]); the caller then flushes telemetry.
 //!
 //! Connections are served by hyper's HTTP/1 server directly (not `axum::serve`), because the
 //! limits against hostile clients are connection settings: the header size (hyper answers 431
 //! itself, before the app sees the request, so such a request is counted nowhere), the header
-//! read timeout (slowloris) and the number of connections served at once.
+//! read timeout (slowloris) and the number of connections served at once, with a small
+//! [`reserve`] beyond it for the probes and the scrape.
+
+mod connections;
+mod reserve;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::extract::ConnectInfo;
+use axum::{body::Body, extract::ConnectInfo};
 use hyper::body::Incoming;
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
-use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt as _;
 
 use crate::{
     config::{Config, Limits},
     http::{self, AppState},
+    metrics::RefusedRequests,
 };
+use connections::Connections;
 
 /// A bound, not yet serving, server.
 pub struct Server {
@@ -32,22 +39,27 @@ pub struct Server {
     drain: Duration,
     grace: Duration,
     limits: Limits,
+    refused: Arc<RefusedRequests>,
 }
 
 impl Server {
-    /// Binds `address` (port 0 picks a free port), with the shutdown timings and limits of `config`.
+    /// Binds `address` (port 0 picks a free port), with the shutdown timings and limits of
+    /// `config`. Requests refused at the connection limit are counted in `refused`, which the
+    /// metrics backend exports.
     pub async fn bind(
         address: SocketAddr,
         state: AppState,
         config: &Config,
+        refused: Arc<RefusedRequests>,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
+        let listener = listen(address)?;
         Ok(Self {
             listener,
             state,
             drain: config.shutdown_drain_delay,
             grace: config.shutdown_grace_period,
             limits: config.limits.clone(),
+            refused,
         })
     }
 
@@ -57,7 +69,7 @@ impl Server {
     }
 
     /// Serves the standard app until `shutdown` completes, then drains in-flight requests for at
-    /// most the grace period.
+    /// most the grace period, and cuts those left.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -77,6 +89,7 @@ impl Server {
             drain,
             grace,
             limits,
+            refused,
         } = self;
         let signal = {
             let state = state.clone();
@@ -90,43 +103,53 @@ impl Server {
                 tokio::time::sleep(drain).await;
             }
         };
-        let app = http::router(state, routes);
-        let connections = GracefulShutdown::new();
-        accept_until(&listener, &app, &limits, &connections, signal).await;
+        let app = http::router(state.clone(), routes);
+        let connections = Connections::new();
+        accept_until(&listener, &limits, &app, &refused, &connections, signal).await;
         drop(listener);
         tracing::info!(
             grace_seconds = grace.as_secs_f64(),
             "listener closed: no new connections; waiting for requests in flight"
         );
-        tokio::select! {
-            () = connections.shutdown() => tracing::info!("requests drained"),
-            () = tokio::time::sleep(grace) => {
-                tracing::warn!("grace period over: dropping requests still in flight");
-            }
-        }
+        connections.shut_down(grace, &state.unanswered).await;
         Ok(())
     }
 }
 
-/// Accepts and serves connections, at most `limits.max_connections` at a time, until `signal`.
+/// A place among the connections served at once.
+enum Place {
+    /// One of `MAX_CONNECTIONS`.
+    Regular(OwnedSemaphorePermit),
+    /// One of the `RESERVED_CONNECTIONS` beyond it.
+    Reserve(OwnedSemaphorePermit),
+}
+
+/// Accepts and serves connections, at most `limits.max_connections` plus the reserve at a time,
+/// until `signal`.
 async fn accept_until(
     listener: &TcpListener,
-    app: &http::App,
     limits: &Limits,
-    connections: &GracefulShutdown,
+    app: &http::App,
+    refused: &Arc<RefusedRequests>,
+    connections: &Connections,
     signal: impl Future<Output = ()>,
 ) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut regular = hyper::server::conn::http1::Builder::new();
+    regular
+        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes);
+    let reserve = reserve::builder(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let reserved = Arc::new(Semaphore::new(limits.reserved_connections));
     tokio::pin!(signal);
     loop {
-        // A permit first: at the limit the app stops accepting, and the kernel's backlog holds
-        // new connections until one closes.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        // A place first: past the limit and the reserve the app stops accepting, and the kernel's
+        // backlog holds new connections until one closes.
+        let place = tokio::select! {
+            biased;
+            permit = permits.clone().acquire_owned() => Place::Regular(permit.expect("the semaphore is never closed")),
+            permit = reserved.clone().acquire_owned() => Place::Reserve(permit.expect("the semaphore is never closed")),
             () = &mut signal => return,
         };
         let (stream, peer) = tokio::select! {
@@ -140,20 +163,60 @@ async fn accept_until(
             () = &mut signal => return,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request)
-        });
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, %peer, "connection ended with an error");
+        let io = TokioIo::new(stream);
+        // A regular place may have freed while this one waited for a connection.
+        let place = match place {
+            Place::Reserve(permit) => match permits.clone().try_acquire_owned() {
+                Ok(regular) => Place::Regular(regular),
+                Err(_) => Place::Reserve(permit),
+            },
+            regular => regular,
+        };
+        match place {
+            Place::Regular(permit) => {
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |request| {
+                    app.clone().oneshot(app_request(request, peer))
+                });
+                let connection = regular.serve_connection(io, service);
+                connections.spawn(connection, permit, peer);
             }
-            drop(permit);
-        });
+            Place::Reserve(permit) => {
+                let service = reserve::ReserveService {
+                    app: app.clone(),
+                    peer,
+                    refused: refused.clone(),
+                };
+                let connection = reserve.serve_connection(io, service);
+                connections.spawn(connection, permit, peer);
+            }
+        }
     }
+}
+
+/// `request` as the app takes it, with the client's address for the span's attributes.
+fn app_request(request: hyper::Request<Incoming>, peer: SocketAddr) -> axum::extract::Request {
+    let mut request = request.map(Body::new);
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
+/// Connections the kernel holds for the app once it stops accepting (capped by
+/// `net.core.somaxconn`, 4096 by default). The usual 128 overflows under a load test past the
+/// limit, and then the kernel drops new connections, probes included, whose clients retry only
+/// after a second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `address` with a listen backlog of [`LISTEN_BACKLOG`].
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted app can bind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Errors of one connection (reset before it was accepted) are skipped; others, such as running

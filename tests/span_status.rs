@@ -27,9 +27,14 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
         provider.tracer("test"),
         None,
     );
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
-        .await
-        .unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        &config,
+        Arc::default(),
+    )
+    .await
+    .unwrap();
     let address = server.local_addr().unwrap();
     tokio::spawn(server.run_with(routes, std::future::pending()));
 
@@ -113,9 +118,14 @@ async fn an_injected_failure_says_so_on_its_span() {
         provider.tracer("test"),
         None,
     );
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state, &config)
-        .await
-        .unwrap();
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        state,
+        &config,
+        Arc::default(),
+    )
+    .await
+    .unwrap();
     let address = server.local_addr().unwrap();
     tokio::spawn(server.run_with(
         prom_metrics_app::http::counted_routes(),

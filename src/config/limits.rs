@@ -21,9 +21,13 @@ pub struct Limits {
     #[arg(long, env = "HEADER_READ_TIMEOUT", value_name = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_header_timeout)]
     pub header_read_timeout: Duration,
 
-    /// Most connections served at once, from 1 to 1000000; further ones wait in the listen backlog.
+    /// Most connections served at once, from 1 to 1000000; beyond it, the reserve, then the listen backlog.
     #[arg(long, env = "MAX_CONNECTIONS", value_name = "MAX_CONNECTIONS", default_value = "1024", value_parser = parse_connections)]
     pub max_connections: usize,
+
+    /// Connections accepted beyond MAX_CONNECTIONS, from 0 to 100000, each for one request: /healthz, /readyz and /metrics are served, others get 503.
+    #[arg(long, env = "RESERVED_CONNECTIONS", value_name = "RESERVED_CONNECTIONS", default_value = "128", value_parser = parse_reserved)]
+    pub reserved_connections: usize,
 }
 
 fn parse_bounded(value: &str, min: usize, max: usize) -> Result<usize, String> {
@@ -43,6 +47,10 @@ fn parse_body_bytes(value: &str) -> Result<usize, String> {
 
 fn parse_connections(value: &str) -> Result<usize, String> {
     parse_bounded(value, 1, 1_000_000).map_err(|e| format!("{e}, such as 1024"))
+}
+
+fn parse_reserved(value: &str) -> Result<usize, String> {
+    parse_bounded(value, 0, 100_000).map_err(|e| format!("{e}, such as 128"))
 }
 
 fn parse_header_timeout(value: &str) -> Result<Duration, String> {

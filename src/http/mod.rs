@@ -23,6 +23,7 @@ mod probes;
 pub mod request;
 mod scrape;
 mod status;
+mod unanswered;
 pub mod view_metrics;
 
 use std::{
@@ -51,6 +52,7 @@ use layer::Wrap;
 
 pub use error::AppError;
 pub use request::Instrumentation;
+pub use unanswered::Unanswered;
 
 use crate::{
     chaos::{Chaos, ChaosSettings},
@@ -71,6 +73,9 @@ pub struct Shared {
     pub backend: Arc<dyn MetricsBackend>,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: AtomicBool,
+    /// How a request dropped unanswered is recorded: as its client going away, or as cut at the
+    /// end of the shutdown grace period.
+    pub unanswered: Arc<Unanswered>,
     /// The tracer, the propagators, the untraced paths, the access log and the backend, as the
     /// request layer uses them.
     pub tracing: Arc<Instrumentation>,
@@ -132,9 +137,11 @@ impl AppState {
             },
         ));
         let about = about::About::of(config);
+        let unanswered = Arc::new(Unanswered::default());
         Self(Arc::new(Shared {
             home: pages::home_page(&about),
             about,
+            unanswered: unanswered.clone(),
             tracing: Arc::new(Instrumentation {
                 tracer,
                 propagation_headers: crate::telemetry::propagation_headers(config),
@@ -147,6 +154,7 @@ impl AppState {
                 access_log,
                 backend: backend.clone(),
                 value_limit: config.otel_attribute_value_length_limit,
+                unanswered,
             }),
             backend,
             ready: AtomicBool::new(true),

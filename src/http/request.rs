@@ -32,14 +32,14 @@ use opentelemetry_sdk::trace::{
 };
 use tower::Service;
 
-use super::layer::{Wrap, Wrapped};
+use super::{
+    layer::{Wrap, Wrapped},
+    unanswered::Unanswered,
+};
 use crate::{
     clock,
     config::PathList,
-    conventions::{
-        CLIENT_CLOSED_REQUEST, ErrorType, METHODS, OTHER_METHOD, URL_SCHEME, method_index,
-        protocol_version,
-    },
+    conventions::{ErrorType, METHODS, OTHER_METHOD, URL_SCHEME, method_index, protocol_version},
     metrics::{MetricsBackend, RequestRecord, RouteMetrics, TraceRef},
     telemetry::AccessLog,
 };
@@ -65,6 +65,8 @@ pub struct Instrumentation {
     /// The longest a span attribute value taken from the request may be, in characters
     /// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`): what bounds the bytes a queued span holds.
     pub value_limit: usize,
+    /// How a request dropped unanswered is recorded: its client went away, or shutdown cut it.
+    pub unanswered: Arc<Unanswered>,
 }
 
 /// How server spans are made when nothing exports them.
@@ -230,7 +232,7 @@ where
             // axum's services are infallible; a failure here would be a 500.
             Err(_) => 500,
         };
-        this.served.finish(status, false);
+        this.served.finish(status, ErrorType::of(status, false));
         Poll::Ready(result)
     }
 }
@@ -246,13 +248,12 @@ struct Served {
 }
 
 impl Served {
-    fn finish(&mut self, status: u16, aborted: bool) {
+    fn finish(&mut self, status: u16, error_type: Option<ErrorType>) {
         self.done = true;
         let end = Instant::now();
         let duration = end.saturating_duration_since(self.start);
         let at = clock::wall(end);
         let route = &*self.route;
-        let error_type = ErrorType::of(status, aborted);
         let span = self.context.as_ref().map(|context| context.span());
         let span_context = span.as_ref().map(|span| span.span_context().clone());
         if let Some(span) = &span {
@@ -305,7 +306,8 @@ impl Served {
 impl Drop for Served {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(CLIENT_CLOSED_REQUEST, true);
+            let (status, error_type) = self.route.shared.unanswered.outcome();
+            self.finish(status, Some(error_type));
         }
     }
 }

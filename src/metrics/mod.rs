@@ -9,6 +9,7 @@ pub mod otel;
 mod process;
 pub mod prometheus;
 mod quantile;
+mod refused;
 mod snapshot;
 
 use std::{
@@ -28,6 +29,7 @@ use crate::{
 
 pub use exposition::Format;
 pub use quantile::histogram_quantile;
+pub use refused::RefusedRequests;
 pub use snapshot::{Bucket, Process, Series, Snapshot};
 
 /// Upper bounds of the request histograms, in seconds: the Flask original's buckets.
@@ -155,20 +157,24 @@ impl RouteMetrics for Forward {
     }
 }
 
-/// Builds the backend chosen by `METRICS_BACKEND`.
-pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> {
+/// Builds the backend chosen by `METRICS_BACKEND`; it also exports the total of `refused`.
+pub fn build(
+    config: &Config,
+    telemetry: &Telemetry,
+    refused: &Arc<RefusedRequests>,
+) -> Arc<dyn MetricsBackend> {
     match config.metrics_backend {
-        Backend::Prometheus => {
-            Arc::new(prometheus::PrometheusBackend::new().with_losses(telemetry.losses()))
-        }
+        Backend::Prometheus => Arc::new(
+            prometheus::PrometheusBackend::new()
+                .with_losses(telemetry.losses())
+                .with_refused(refused.clone()),
+        ),
         Backend::Otel => {
             let (provider, tap) = telemetry
                 .meter_provider()
                 .expect("Telemetry::init builds a meter provider for the otel backend");
-            Arc::new(otel::OtelBackend::new(
-                &provider.meter(crate::telemetry::SCOPE),
-                tap,
-            ))
+            let meter = provider.meter(crate::telemetry::SCOPE);
+            Arc::new(otel::OtelBackend::new(&meter, tap).with_refused(&meter, refused.clone()))
         }
     }
 }

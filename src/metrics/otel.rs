@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, Meter, ObservableGauge},
+    metrics::{Counter, Histogram, Meter, ObservableCounter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
     Instrument, Stream,
@@ -14,8 +14,8 @@ use opentelemetry_sdk::metrics::{
 };
 
 use super::{
-    BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RequestRecord, RouteMetrics,
-    Series, Snapshot,
+    BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RefusedRequests,
+    RequestRecord, RouteMetrics, Series, Snapshot,
 };
 use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::MetricsTap};
 
@@ -56,6 +56,8 @@ pub struct OtelBackend {
     chaos: Arc<Mutex<ChaosSettings>>,
     /// Kept so the gauges live as long as the backend.
     chaos_gauges: Vec<ObservableGauge<f64>>,
+    /// Kept like the gauges: reads the total of requests refused at the connection limit.
+    refused: Option<ObservableCounter<u64>>,
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
@@ -151,6 +153,7 @@ impl OtelBackend {
             ),
             collected: Arc::new(Mutex::new(Arc::new(not_collected()))),
             chaos_gauges: Vec::new(),
+            refused: None,
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
         };
         backend.chaos_gauges = CHAOS_GAUGES
@@ -187,6 +190,22 @@ impl OtelBackend {
             *collected.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
         });
         backend
+    }
+
+    /// Also exports `prom_metrics_app.http.requests.refused`, the total of requests the server
+    /// refused at its connection limit, read at each collection.
+    pub fn with_refused(mut self, meter: &Meter, refused: Arc<RefusedRequests>) -> Self {
+        self.refused = Some(
+            meter
+                .u64_observable_counter("prom_metrics_app.http.requests.refused")
+                .with_unit("{request}")
+                .with_description(
+                    "Requests answered 503 by the server itself at its connection limit (MAX_CONNECTIONS), counted in no other instrument",
+                )
+                .with_callback(move |observer| observer.observe(refused.total(), &[]))
+                .build(),
+        );
+        self
     }
 }
 
@@ -449,6 +468,37 @@ mod tests {
         assert_eq!(kept, 11, "10 series, and one more for the overflow's place");
         assert_eq!(overflow.len(), 1, "{series:?}");
         assert_eq!(overflow[0].count, 4);
+    }
+
+    #[test]
+    fn refused_requests_are_read_by_an_observable_counter_at_each_collection() {
+        let tap = MetricsTap::new();
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
+            .build();
+        let meter = provider.meter("test");
+        let refused = Arc::new(RefusedRequests::default());
+        let backend = OtelBackend::new(&meter, tap).with_refused(&meter, refused.clone());
+
+        refused.add();
+        refused.add();
+        refused.add();
+        provider.force_flush().unwrap();
+
+        let exported = exporter.get_finished_metrics().unwrap();
+        let metric = exported[0]
+            .scope_metrics()
+            .flat_map(|scope| scope.metrics())
+            .find(|m| m.name() == "prom_metrics_app.http.requests.refused")
+            .expect("the refused counter");
+        assert_eq!(metric.unit(), "{request}");
+        let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() else {
+            panic!("a sum of u64");
+        };
+        assert!(sum.is_monotonic());
+        assert_eq!(sum.data_points().map(|p| p.value()).sum::<u64>(), 3);
+        assert_eq!(backend.snapshot().requests, 0, "refusals are not requests");
     }
 
     #[test]

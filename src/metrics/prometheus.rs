@@ -29,8 +29,8 @@ use crate::{chaos::ChaosSettings, telemetry::Losses};
 mod parse;
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, RouteMetrics, Snapshot,
-    TraceRef, process,
+    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
+    RouteMetrics, Snapshot, TraceRef, process,
 };
 use crate::conventions::{ErrorType, METHODS, URL_SCHEME};
 
@@ -268,6 +268,30 @@ impl PrometheusBackend {
         self.registry
             .register_collector(Box::new(LossCollector(losses)));
         self
+    }
+
+    /// Also exports the total of requests refused at the connection limit, which the server
+    /// answers before the app and its counters.
+    pub fn with_refused(mut self, refused: Arc<RefusedRequests>) -> Self {
+        self.registry
+            .register_collector(Box::new(RefusedCollector(refused)));
+        self
+    }
+}
+
+/// `prom_metrics_app_http_requests_refused_total`, read from [`RefusedRequests`] at each scrape.
+#[derive(Debug)]
+struct RefusedCollector(Arc<RefusedRequests>);
+
+impl Collector for RefusedCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let counter = ConstCounter::new(self.0.total());
+        counter.encode(encoder.encode_descriptor(
+            "prom_metrics_app_http_requests_refused",
+            "Requests answered 503 by the server itself at its connection limit (MAX_CONNECTIONS), counted in no other family",
+            None,
+            counter.metric_type(),
+        )?)
     }
 }
 
@@ -547,6 +571,22 @@ mod tests {
         assert!((ok.sum - 0.33).abs() < 1e-9);
         let process = snapshot.process.expect("process figures on Linux");
         assert!(process.resident_memory_bytes > 0.0 && process.open_fds >= 3.0);
+    }
+
+    #[test]
+    fn refused_requests_are_exported_apart_from_the_request_counters() {
+        let refused = Arc::new(RefusedRequests::default());
+        let backend = PrometheusBackend::new().with_refused(refused.clone());
+
+        refused.add();
+        refused.add();
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        assert!(
+            text.contains("\nprom_metrics_app_http_requests_refused_total 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nhttp_requests_total 0\n"), "{text}");
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn every_invalid_variable_stops_the_start_with_code_2_and_one_clear_line() {
         ("SHUTDOWN_DRAIN_DELAY", "soon", "30s"),
         ("TRACES_EXCLUDED_PATHS", "healthz", "/healthz"),
         ("RUST_LOG", "info,[", "filter"),
+        ("RESERVED_CONNECTIONS", "lots", "from 0 to 100000"),
     ];
 
     for (variable, bad, valid) in cases {

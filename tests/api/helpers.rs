@@ -13,7 +13,7 @@ use std::{
 use prom_metrics_app::{
     config::Config,
     http::{self, AppState, Route},
-    metrics::{MetricsBackend, prometheus::PrometheusBackend},
+    metrics::{MetricsBackend, RefusedRequests, prometheus::PrometheusBackend},
     server::Server,
 };
 
@@ -22,7 +22,9 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub state: AppState,
     pub client: reqwest::Client,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Starts the shutdown when used or dropped.
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Starts the standard app.
@@ -35,9 +37,12 @@ pub async fn spawn_app_with(routes: Vec<Route>) -> TestApp {
     spawn_app_configured(Config::defaults(), routes).await
 }
 
-/// Starts the app with `config` and `routes` as its counted routes.
+/// Starts the app with `config` and `routes` as its counted routes; `/metrics` also shows the
+/// requests refused at the connection limit.
 pub async fn spawn_app_configured(config: Config, routes: Vec<Route>) -> TestApp {
-    spawn_app_recording_into(Arc::new(PrometheusBackend::new()), config, routes).await
+    let refused = Arc::new(RefusedRequests::default());
+    let backend = Arc::new(PrometheusBackend::new().with_refused(refused.clone()));
+    serve(backend, refused, config, routes).await
 }
 
 /// Starts the app recording into `backend`, with `config` and `routes` as its counted routes.
@@ -46,24 +51,51 @@ pub async fn spawn_app_recording_into(
     config: Config,
     routes: Vec<Route>,
 ) -> TestApp {
+    serve(backend, Arc::default(), config, routes).await
+}
+
+/// Serves the app on a free loopback port, counting refusals at the connection limit in `refused`.
+async fn serve(
+    backend: Arc<dyn MetricsBackend>,
+    refused: Arc<RefusedRequests>,
+    config: Config,
+    routes: Vec<Route>,
+) -> TestApp {
     let state = AppState::new(backend, &config);
-    let server = Server::bind("127.0.0.1:0".parse().unwrap(), state.clone(), &config)
-        .await
-        .expect("binding port 0 on loopback");
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        state.clone(),
+        &config,
+        refused,
+    )
+    .await
+    .expect("binding port 0 on loopback");
     let address = server.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run_with(routes, async move {
+    let server = tokio::spawn(server.run_with(routes, async move {
         let _ = rx.await;
     }));
     TestApp {
         address,
         state,
         client: reqwest::Client::new(),
-        _shutdown: tx,
+        shutdown: Some(tx),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Starts the shutdown, as SIGTERM does, and waits until the server has returned: drained, or
+    /// cut its requests at the end of the grace period.
+    pub async fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.address, path)
     }

@@ -1,8 +1,9 @@
 //! Hostile input: oversized headers (431 from hyper, counted nowhere) and bodies (413, counted
-//! once), slow headers, too many connections, and malformed propagation headers, query strings
-//! and methods, which get a 4xx or are ignored, never a 5xx or a panic.
+//! once), slow headers, too many connections (probes and scrapes still answered from the
+//! reserve, other requests refused with 503 and counted apart), and malformed propagation
+//! headers, query strings and methods, which get a 4xx or are ignored, never a 5xx or a panic.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prom_metrics_app::{config::Config, http};
 use tokio::{
@@ -10,7 +11,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_configured, value};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_configured, value};
 
 fn config(args: &[&str]) -> Config {
     Config::try_parse_args(std::iter::once("prom-metrics-app").chain(args.iter().copied()))
@@ -135,31 +136,143 @@ async fn a_client_that_sends_its_headers_too_slowly_is_disconnected() {
     assert_eq!(totals(&app).await, (0.0, 0.0));
 }
 
-#[tokio::test]
-async fn connections_beyond_max_connections_wait_until_one_closes() {
-    let app = app_with(&["--max-connections", "2"]).await;
-    let first = TcpStream::connect(app.address).await.unwrap();
-    let _second = TcpStream::connect(app.address).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let client = reqwest::Client::builder()
+/// A client that opens a new connection for each request, as probes and scrapers do, and gives
+/// up after 5 s rather than waiting for the slow requests to end.
+fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
         .build()
+        .unwrap()
+}
+
+/// An app with `MAX_CONNECTIONS=4`, and four connections each waiting for a 10-second task, which
+/// hold every regular place until they are dropped.
+async fn app_at_its_limit(extra: &[&str]) -> (TestApp, Vec<TcpStream>) {
+    let mut args = vec!["--max-connections", "4"];
+    args.extend_from_slice(extra);
+    let app = app_with(&args).await;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(app.address).await.unwrap();
+        stream
+            .write_all(b"GET /do_task?seconds=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    (app, slow)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_connection_limit_probes_and_scrapes_answer_within_100ms() {
+    let (app, _slow) = app_at_its_limit(&[]).await;
+    let client = fresh_connections();
+
+    let mut answers = Vec::new();
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let start = Instant::now();
+        let response = client.get(app.url(path)).send().await.unwrap();
+        let status = response.status();
+        let connection = response.headers().get("connection").cloned();
+        response.bytes().await.unwrap();
+        answers.push((path, status, connection, start.elapsed()));
+    }
+
+    for (path, status, connection, took) in answers {
+        assert_eq!(status, 200, "{path}");
+        assert!(took < Duration::from_millis(100), "{path} took {took:?}");
+        assert_eq!(
+            connection.as_ref().and_then(|v| v.to_str().ok()),
+            Some("close"),
+            "{path}: a reserve connection serves one request"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_connection_limit_other_requests_get_503_counted_apart() {
+    let (app, _slow) = app_at_its_limit(&[]).await;
+    let client = fresh_connections();
+
+    let refused = client.get(app.url("/")).send().await.unwrap();
+    let status = refused.status();
+    let headers = refused.headers().clone();
+    let body = refused.text().await.unwrap();
+    let metrics = app.metrics().await;
+
+    assert_eq!(status, 503);
+    assert_eq!(headers["connection"], "close");
+    assert_eq!(headers["retry-after"], "1");
+    assert!(body.contains("MAX_CONNECTIONS"), "{body}");
+    assert_eq!(
+        value(&metrics, "prom_metrics_app_http_requests_refused_total"),
+        1.0
+    );
+    assert_eq!(value(&metrics, "http_requests_total"), 0.0);
+    assert_eq!(value(&metrics, "http_error_5xx_total"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_served_again_once_the_connections_at_the_limit_close() {
+    let (app, slow) = app_at_its_limit(&[]).await;
+    let client = fresh_connections();
+
+    let refused = client.get(app.url("/")).send().await.unwrap().status();
+    drop(slow);
+    let served = eventually(Duration::from_secs(5), || async {
+        let status = client.get(app.url("/")).send().await.ok()?.status();
+        (status == 200).then_some(status)
+    })
+    .await;
+    // The four dropped tasks (each a 499) and the home page; the refusals stay apart.
+    let counted = eventually(Duration::from_secs(5), || async {
+        let total = value(&app.metrics().await, "http_requests_total");
+        (total == 5.0).then_some(total)
+    })
+    .await;
+
+    assert_eq!(refused, 503);
+    assert!(served.is_some(), "/ was not served again");
+    assert!(counted.is_some(), "{:?}", app.metrics().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_the_connection_limit_metrics_still_requires_its_credentials() {
+    let (app, _slow) = app_at_its_limit(&["--metrics-auth-token", "t0ken-at-the-limit"]).await;
+    let client = fresh_connections();
+
+    let anonymous = client.get(app.url("/metrics")).send().await.unwrap();
+    let authorised = client
+        .get(app.url("/metrics"))
+        .bearer_auth("t0ken-at-the-limit")
+        .send()
+        .await
         .unwrap();
 
-    let waiting = tokio::time::timeout(
-        Duration::from_millis(500),
-        client.get(app.url("/healthz")).send(),
-    )
-    .await;
-    drop(first);
-    let served = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get(app.url("/healthz")).send(),
-    )
-    .await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(authorised.status(), 200);
+}
 
-    assert!(waiting.is_err(), "a third connection was served at once");
-    assert_eq!(served.unwrap().unwrap().status(), 200);
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_limit_and_the_reserve_connections_wait_until_an_idle_one_times_out() {
+    let app = app_with(&["--max-connections", "2", "--reserved-connections", "3"]).await;
+    let mut idle = Vec::new();
+    for _ in 0..2 + 3 {
+        idle.push(TcpStream::connect(app.address).await.unwrap());
+    }
+    let start = Instant::now();
+
+    let answer = fresh_connections().get(app.url("/healthz")).send().await;
+    let waited = start.elapsed();
+
+    assert_eq!(answer.unwrap().status(), 200);
+    // A reserve connection that sends nothing is closed after a second, which frees its place;
+    // the regular ones keep theirs for the whole HEADER_READ_TIMEOUT (10 s).
+    assert!(
+        waited > Duration::from_millis(500),
+        "answered after {waited:?}, before the reserve had a free place"
+    );
 }
 
 /// Sends a raw request and returns the status code of the answer.

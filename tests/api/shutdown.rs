@@ -1,8 +1,14 @@
-//! Graceful shutdown of the real binary on SIGTERM and SIGINT.
+//! Graceful shutdown of the real binary on SIGTERM and SIGINT, and of the in-process server: the
+//! drain, and the requests cut at the end of the grace period, recorded before the flush.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::helpers::spawn_binary;
+use prom_metrics_app::{config::Config, http, metrics::Format};
+
+use crate::{
+    helpers::{parse_exposition, spawn_app_configured, spawn_binary, value},
+    otlp,
+};
 
 async fn in_flight_task_completes_after(signal: i32) {
     let mut binary = spawn_binary(&[]);
@@ -121,4 +127,125 @@ async fn readyz_answers_503_during_the_drain_delay_before_the_listener_closes() 
             .unwrap_or_else(|| panic!("{step:?} missing or out of order in {stdout}"));
         rest = &rest[at..];
     }
+}
+
+/// A request sent in the background; its result is the status, or the error of a cut connection.
+fn in_background(url: String) -> tokio::task::JoinHandle<Result<u16, reqwest::Error>> {
+    tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cut_at_the_end_of_the_grace_is_exported_as_a_shutdown_error_before_the_flush() {
+    let (address, received) = otlp::start_grpc(None).await;
+    let endpoint = format!("http://{address}");
+    let mut binary = spawn_binary(&[
+        ("SHUTDOWN_GRACE_PERIOD", "1s"),
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("METRICS_BACKEND", "otel"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
+    ]);
+    let task = in_background(binary.url("/do_task?seconds=10"));
+    // Nothing observable marks a request as started; half a second is ample to reach the handler.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let start = Instant::now();
+    binary.signal(libc::SIGTERM);
+    let (code, stdout) = tokio::task::spawn_blocking(move || {
+        let code = binary.wait_exit(Duration::from_secs(15));
+        (code, binary.stdout())
+    })
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    let answer = task.await.unwrap();
+
+    assert_eq!(code, Some(0), "{stdout}");
+    // The grace period, the flush bound (5 s) and a second.
+    assert!(took < Duration::from_secs(7), "exited after {took:?}");
+    assert!(answer.is_err(), "the client saw an answer: {answer:?}");
+    let spans = received.spans();
+    let cut = spans
+        .iter()
+        .find(|s| s.name == "GET /do_task")
+        .unwrap_or_else(|| panic!("no span of the cut request in {spans:#?}"));
+    assert_eq!(cut.status_code, 2, "STATUS_CODE_ERROR");
+    assert_eq!(
+        cut.attributes.get("error.type").map(String::as_str),
+        Some("shutdown")
+    );
+    assert_eq!(
+        cut.attributes
+            .get("http.response.status_code")
+            .map(String::as_str),
+        Some("int:503")
+    );
+    // Counted once, in the metrics of the last export, the shutdown flush.
+    assert_eq!(received.sum("http_requests"), Some(1));
+    assert_eq!(received.sum("http_error_5xx"), Some(1));
+    let (_, points) = received
+        .histogram("http.server.request.duration")
+        .expect("http.server.request.duration");
+    let shutdown: Vec<_> = points
+        .iter()
+        .filter(|(attributes, _)| {
+            attributes.get("error.type").map(String::as_str) == Some("shutdown")
+        })
+        .collect();
+    assert_eq!(shutdown.len(), 1, "{points:?}");
+    assert_eq!(shutdown[0].1, 1);
+    // Recorded, then flushed; nothing but the last line after the flush.
+    let (before, after) = stdout
+        .split_once("telemetry flushed")
+        .unwrap_or_else(|| panic!("no flush in {stdout}"));
+    let access = before
+        .find("GET /do_task 503")
+        .unwrap_or_else(|| panic!("no access line before the flush in {stdout}"));
+    let cut_line = before
+        .find("cut the requests still in flight")
+        .unwrap_or_else(|| panic!("no cut line before the flush in {stdout}"));
+    assert!(access < cut_line, "{stdout}");
+    let later: Vec<&str> = after.lines().skip(1).collect();
+    assert!(
+        later.len() == 1 && later[0].contains("exiting"),
+        "after the flush: {later:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cut_at_the_end_of_the_grace_is_counted_once_as_a_5xx_shutdown() {
+    let config = Config::try_parse_args([
+        "prom-metrics-app",
+        "--shutdown-grace-period",
+        "500ms",
+        "--shutdown-drain-delay",
+        "0",
+    ])
+    .unwrap();
+    let mut app = spawn_app_configured(config, http::counted_routes()).await;
+    let task = in_background(app.url("/do_task?seconds=10"));
+    // Nothing observable marks a request as started; a third of a second is ample.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    app.shut_down().await;
+    let answer = task.await.unwrap();
+    let text = app.state.backend.encode(Format::Text).unwrap().unwrap();
+    let metrics = parse_exposition(&text);
+
+    assert!(answer.is_err(), "the client saw an answer: {answer:?}");
+    assert_eq!(value(&metrics, "http_requests_total"), 1.0, "{text}");
+    assert_eq!(value(&metrics, "http_error_5xx_total"), 1.0, "{text}");
+    assert_eq!(
+        value(&metrics, "http_error_4xx_total"),
+        0.0,
+        "not a client that went away"
+    );
+    assert_eq!(
+        value(
+            &metrics,
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/do_task\",http_response_status_code=\"503\",url_scheme=\"http\",error_type=\"shutdown\"}"
+        ),
+        1.0,
+        "{text}"
+    );
 }

@@ -427,6 +427,7 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "MAX_BODY_BYTES": "131072",
         "HEADER_READ_TIMEOUT": "5s",
         "MAX_CONNECTIONS": "2048",
+        "RESERVED_CONNECTIONS": "256",
         "DOWNSTREAM_TIMEOUT": "1500ms",  # empty in downstream.config: inherited
         "CHAOS_ERROR_RATE": own["errorRate"],
         "CHAOS_ERROR_STATUS": own["errorStatus"],
@@ -719,6 +720,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "MAX_BODY_BYTES": "131072",
         "HEADER_READ_TIMEOUT": "5s",
         "MAX_CONNECTIONS": "2048",
+        "RESERVED_CONNECTIONS": "256",
         "CHAOS_ERROR_RATE": "0.01",
         "CHAOS_ERROR_STATUS": "503",
         "CHAOS_LATENCY": "200ms",

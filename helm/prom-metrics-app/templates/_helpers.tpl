@@ -182,6 +182,7 @@ root. An empty value leaves the variable out, so the app's own default applies.
   (list "MAX_BODY_BYTES" $c.maxBodyBytes)
   (list "HEADER_READ_TIMEOUT" $c.headerReadTimeout)
   (list "MAX_CONNECTIONS" $c.maxConnections)
+  (list "RESERVED_CONNECTIONS" $c.reservedConnections)
   (list "CHAOS_ERROR_RATE" $k.errorRate)
   (list "CHAOS_ERROR_STATUS" $k.errorStatus)
   (list "CHAOS_LATENCY" $k.latency)
