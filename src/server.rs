@@ -105,7 +105,14 @@ impl Server {
         };
         let app = http::router(state.clone(), routes);
         let connections = Connections::new();
-        accept_until(&listener, &limits, &app, &refused, &connections, signal).await;
+        // The client's address is read only by spans that record attributes.
+        let peers = state.tracing.records_attributes();
+        let accepted = Accepted {
+            app,
+            refused,
+            peers,
+        };
+        accept_until(&listener, &limits, &accepted, &connections, signal).await;
         drop(listener);
         tracing::info!(
             grace_seconds = grace.as_secs_f64(),
@@ -129,8 +136,7 @@ enum Place {
 async fn accept_until(
     listener: &TcpListener,
     limits: &Limits,
-    app: &http::App,
-    refused: &Arc<RefusedRequests>,
+    accepted: &Accepted,
     connections: &Connections,
     signal: impl Future<Output = ()>,
 ) {
@@ -174,18 +180,19 @@ async fn accept_until(
         };
         match place {
             Place::Regular(permit) => {
-                let app = app.clone();
+                let app = accepted.app.clone();
+                let client = accepted.peers.then_some(peer);
                 let service = hyper::service::service_fn(move |request| {
-                    app.clone().oneshot(app_request(request, peer))
+                    app.clone().oneshot(app_request(request, client))
                 });
                 let connection = regular.serve_connection(io, service);
                 connections.spawn(connection, permit, peer);
             }
             Place::Reserve(permit) => {
                 let service = reserve::ReserveService {
-                    app: app.clone(),
-                    peer,
-                    refused: refused.clone(),
+                    app: accepted.app.clone(),
+                    peer: accepted.peers.then_some(peer),
+                    refused: accepted.refused.clone(),
                 };
                 let connection = reserve.serve_connection(io, service);
                 connections.spawn(connection, permit, peer);
@@ -194,10 +201,24 @@ async fn accept_until(
     }
 }
 
-/// `request` as the app takes it, with the client's address for the span's attributes.
-fn app_request(request: hyper::Request<Incoming>, peer: SocketAddr) -> axum::extract::Request {
+/// What serves an accepted connection.
+struct Accepted {
+    app: http::App,
+    refused: Arc<RefusedRequests>,
+    /// Whether requests carry the client's address ([`ConnectInfo`]).
+    peers: bool,
+}
+
+/// `request` as the app takes it, with the client's address for the span's attributes when
+/// spans record them (an extension costs an allocation, so it is left out otherwise).
+fn app_request(
+    request: hyper::Request<Incoming>,
+    peer: Option<SocketAddr>,
+) -> axum::extract::Request {
     let mut request = request.map(Body::new);
-    request.extensions_mut().insert(ConnectInfo(peer));
+    if let Some(peer) = peer {
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
     request
 }
 

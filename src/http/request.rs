@@ -77,6 +77,14 @@ pub struct IdsOnly {
     pub ids: RandomIdGenerator,
 }
 
+impl Instrumentation {
+    /// Whether server spans record attributes (anything but their ids): only then do they read
+    /// the client's address.
+    pub fn records_attributes(&self) -> bool {
+        self.ids_only.is_none()
+    }
+}
+
 impl IdsOnly {
     /// The ids of a server span under `parent`: a new span id, the parent's trace id or a new
     /// one, and the sampler's decision. The same decision the SDK would take; see

@@ -51,7 +51,7 @@ pub fn builder(limits: &Limits) -> hyper::server::conn::http1::Builder {
 /// Serves the request of one reserve connection.
 pub struct ReserveService {
     pub app: crate::http::App,
-    pub peer: SocketAddr,
+    pub peer: Option<SocketAddr>,
     pub refused: Arc<RefusedRequests>,
 }
 
