@@ -55,7 +55,7 @@ fn otel() -> (SdkMeterProvider, OtelBackend) {
     let provider = SdkMeterProvider::builder()
         .with_reader(reader.clone())
         .build();
-    let backend = OtelBackend::new(&provider.meter(SCOPE), reader);
+    let backend = OtelBackend::new(&provider.meter(SCOPE), reader, Arc::new(Losses::default()));
     (provider, backend)
 }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: flags and environment variables, parsed and validated once at start.
 //! - [`accept`]: the media ranges of an `Accept` header, for the routes that negotiate.
+//! - [`dates`]: RFC 3339 timestamps, for log lines and JSON documents.
 //! - [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
 //! - [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at shutdown.
 //! - [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry backends.
@@ -18,6 +19,7 @@
 pub mod accept;
 pub mod chaos;
 pub mod config;
+pub mod dates;
 pub mod healthcheck;
 pub mod http;
 pub mod load;

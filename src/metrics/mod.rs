@@ -196,6 +196,7 @@ pub fn build(config: &Config, telemetry: &Telemetry) -> Arc<dyn MetricsBackend> 
             Arc::new(otel::OtelBackend::new(
                 &provider.meter(crate::telemetry::SCOPE),
                 reader,
+                telemetry.losses(),
             ))
         }
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, Meter, ObservableGauge},
+    metrics::{Counter, Histogram, Meter, ObservableCounter, ObservableGauge},
 };
 use opentelemetry_sdk::metrics::{
     data::{AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics},
@@ -17,7 +17,10 @@ use super::{
     BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RequestRecord, Series, Snapshot,
     URL_SCHEME,
 };
-use crate::{chaos::ChaosSettings, telemetry::SharedReader};
+use crate::{
+    chaos::ChaosSettings,
+    telemetry::{LossTotals, Losses, SharedReader},
+};
 
 /// OpenTelemetry backend; its instruments live in the meter provider owned by `Telemetry`.
 pub struct OtelBackend {
@@ -33,6 +36,8 @@ pub struct OtelBackend {
     chaos: Arc<Mutex<ChaosSettings>>,
     /// Kept so the gauges live as long as the backend.
     chaos_gauges: Vec<ObservableGauge<f64>>,
+    /// Kept so the loss counters live as long as the backend.
+    _loss_counters: Vec<ObservableCounter<u64>>,
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
@@ -76,6 +81,58 @@ const CHAOS_GAUGES: [ChaosGauge; 5] = [
     ),
 ];
 
+/// The running totals of lost telemetry, as observable counters: name, unit, description, and how
+/// to read it. The same families as the Prometheus backend's `prom_metrics_app_*_total`.
+type LossCounter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LossTotals) -> u64,
+);
+
+const LOSS_COUNTERS: [LossCounter; 4] = [
+    (
+        "prom_metrics_app.telemetry.dropped_spans",
+        "{span}",
+        "Spans dropped because the export queue was full",
+        |t| t.dropped_spans,
+    ),
+    (
+        "prom_metrics_app.telemetry.failed_spans",
+        "{span}",
+        "Spans in exports that failed",
+        |t| t.failed_spans,
+    ),
+    (
+        "prom_metrics_app.telemetry.failed_metric_exports",
+        "{export}",
+        "Metric exports that failed",
+        |t| t.failed_metric_exports,
+    ),
+    (
+        "prom_metrics_app.log_lines.dropped",
+        "{line}",
+        "Log lines dropped because the reader of stdout or the log file was too slow",
+        |t| t.dropped_log_lines,
+    ),
+];
+
+/// The loss counters on `meter`, read from `losses` at each collection.
+fn loss_counters(meter: &Meter, losses: &Arc<Losses>) -> Vec<ObservableCounter<u64>> {
+    LOSS_COUNTERS
+        .iter()
+        .map(|&(name, unit, description, read)| {
+            let losses = losses.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_unit(unit)
+                .with_description(description)
+                .with_callback(move |observer| observer.observe(read(&losses.totals()), &[]))
+                .build()
+        })
+        .collect()
+}
+
 fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
     meter
         .u64_counter(name)
@@ -86,7 +143,8 @@ fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Coun
 
 impl OtelBackend {
     /// Creates the instruments on `meter`; `reader` must be registered with the same provider.
-    pub fn new(meter: &Meter, reader: SharedReader) -> Self {
+    /// The running totals of `losses` are exported as counters.
+    pub fn new(meter: &Meter, reader: SharedReader, losses: Arc<Losses>) -> Self {
         let histogram = |name: &'static str, description: &'static str| {
             meter
                 .f64_histogram(name)
@@ -131,6 +189,7 @@ impl OtelBackend {
             reader,
             chaos_gauges: Vec::new(),
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
+            _loss_counters: loss_counters(meter, &losses),
         };
         backend.chaos_gauges = CHAOS_GAUGES
             .iter()
@@ -314,6 +373,7 @@ mod tests {
         crate::metrics::conformance::counts_by_the_rule_and_reads_back(&OtelBackend::new(
             &provider.meter("test"),
             reader,
+            Arc::default(),
         ));
     }
 
@@ -323,7 +383,7 @@ mod tests {
         let provider = SdkMeterProvider::builder()
             .with_reader(reader.clone())
             .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader);
+        let backend = OtelBackend::new(&provider.meter("test"), reader, Arc::default());
 
         backend.record(&crate::metrics::conformance::record(503, 3));
         backend.record(&crate::metrics::conformance::record(200, 30));
@@ -352,7 +412,7 @@ mod tests {
         let provider = SdkMeterProvider::builder()
             .with_reader(reader.clone())
             .build();
-        let backend = OtelBackend::new(&provider.meter("test"), reader.clone());
+        let backend = OtelBackend::new(&provider.meter("test"), reader.clone(), Arc::default());
 
         backend.record_client(&ClientRecord {
             method: "GET",
@@ -394,5 +454,50 @@ mod tests {
         );
         assert_eq!(point.count(), 1);
         assert_eq!(backend.snapshot().requests, 0, "calls are not requests");
+    }
+
+    #[test]
+    fn the_loss_totals_are_exported_as_counters() {
+        let reader = SharedReader::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        let losses = Losses::with_totals(LossTotals {
+            dropped_spans: 1,
+            failed_spans: 2,
+            failed_metric_exports: 3,
+            dropped_log_lines: 4,
+        });
+        let _backend = OtelBackend::new(&provider.meter("test"), reader.clone(), Arc::new(losses));
+
+        let mut collected = ResourceMetrics::default();
+        reader.collect(&mut collected).unwrap();
+
+        let mut counters: Vec<(String, String, u64)> = collected
+            .scope_metrics()
+            .flat_map(|scope| scope.metrics())
+            .filter_map(|metric| match metric.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) if sum.is_monotonic() => Some((
+                    metric.name().to_string(),
+                    metric.unit().to_string(),
+                    sum.data_points().map(|p| p.value()).sum(),
+                )),
+                _ => None,
+            })
+            .filter(|(name, _, _)| name.starts_with("prom_metrics_app."))
+            .collect();
+        counters.sort();
+        let expected = [
+            ("prom_metrics_app.log_lines.dropped", "{line}", 4),
+            ("prom_metrics_app.telemetry.dropped_spans", "{span}", 1),
+            (
+                "prom_metrics_app.telemetry.failed_metric_exports",
+                "{export}",
+                3,
+            ),
+            ("prom_metrics_app.telemetry.failed_spans", "{span}", 2),
+        ]
+        .map(|(name, unit, value)| (name.to_string(), unit.to_string(), value));
+        assert_eq!(counters, expected);
     }
 }
