@@ -68,7 +68,7 @@ fn otel() -> (SdkMeterProvider, OtelBackend) {
         otel::view(max_server_series()),
     )
     .expect("a provider without an exporter builds");
-    let backend = OtelBackend::new(&provider.meter(SCOPE), tap);
+    let backend = OtelBackend::new(&provider.meter(SCOPE), tap, Arc::new(Losses::default()));
     (provider, backend)
 }
 

@@ -6,8 +6,8 @@
 //! 1. Ground: [`config`] (the server's settings, parsed and validated once at start; it imports
 //!    nothing of the app), and small shared pieces: [`conventions`] (OpenTelemetry's HTTP
 //!    semantic conventions), [`accept`] (media ranges of an `Accept` header), [`errors`] (error
-//!    chains as text), [`clock`] (wall time from one monotonic reading), [`tls`] (root
-//!    certificates for outgoing TLS).
+//!    chains as text), [`clock`] (wall time from one monotonic reading), [`dates`] (RFC 3339
+//!    timestamps), [`tls`] (root certificates for outgoing TLS).
 //! 2. [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
 //! 3. [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at
 //!    shutdown.
@@ -29,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conventions;
+pub mod dates;
 pub mod errors;
 pub mod healthcheck;
 pub mod http;

@@ -298,7 +298,7 @@ impl Served {
         let path = self.target.as_ref().map_or("/", PathAndQuery::path);
         let millis = duration.as_secs_f64() * 1e3;
         match &route.shared.access_log {
-            Some(log) => log.write(method, path, status, millis, span_context.as_ref()),
+            Some(log) => log.write(method, path, status, millis, span_context.as_ref(), at),
             None => {
                 // Inside the request's context, so the line carries the span's ids.
                 let _attached = self.context.clone().map(Context::attach);

@@ -95,8 +95,7 @@ fn wants_json(query: Option<&str>, accept: Option<&str>) -> Result<bool, AppErro
 /// RFC 3339 in UTC with milliseconds, as JavaScript's `toISOString` writes it.
 fn iso(seconds: f64) -> String {
     let millis = (seconds * 1000.0).round().max(0.0) as u64;
-    let date = crate::telemetry::date_time(millis / 1000);
-    format!("{}.{:03}Z", String::from_utf8_lossy(&date), millis % 1000)
+    crate::dates::rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(millis))
 }
 
 fn unix_seconds(time: SystemTime) -> f64 {

@@ -174,7 +174,10 @@ pub fn build(
                 .meter_provider()
                 .expect("Telemetry::init builds a meter provider for the otel backend");
             let meter = provider.meter(crate::telemetry::SCOPE);
-            Arc::new(otel::OtelBackend::new(&meter, tap).with_refused(&meter, refused.clone()))
+            Arc::new(
+                otel::OtelBackend::new(&meter, tap, telemetry.losses())
+                    .with_refused(&meter, refused.clone()),
+            )
         }
     }
 }

@@ -17,7 +17,11 @@ use super::{
     BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RefusedRequests,
     RequestRecord, RouteMetrics, Series, Snapshot,
 };
-use crate::{chaos::ChaosSettings, conventions::URL_SCHEME, telemetry::MetricsTap};
+use crate::{
+    chaos::ChaosSettings,
+    conventions::URL_SCHEME,
+    telemetry::{LossTotals, Losses, MetricsTap},
+};
 
 /// The instrument of the per-route durations, the one with many series.
 const SERVER_DURATION: &str = "http.server.request.duration";
@@ -58,6 +62,8 @@ pub struct OtelBackend {
     chaos_gauges: Vec<ObservableGauge<f64>>,
     /// Kept like the gauges: reads the total of requests refused at the connection limit.
     refused: Option<ObservableCounter<u64>>,
+    /// Kept so the loss counters live as long as the backend.
+    _loss_counters: Vec<ObservableCounter<u64>>,
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
@@ -101,6 +107,58 @@ const CHAOS_GAUGES: [ChaosGauge; 5] = [
     ),
 ];
 
+/// The running totals of lost telemetry, as observable counters: name, unit, description, and how
+/// to read it. The same families as the Prometheus backend's `prom_metrics_app_*_total`.
+type LossCounter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&LossTotals) -> u64,
+);
+
+const LOSS_COUNTERS: [LossCounter; 4] = [
+    (
+        "prom_metrics_app.telemetry.dropped_spans",
+        "{span}",
+        "Spans dropped because the export queue was full",
+        |t| t.dropped_spans,
+    ),
+    (
+        "prom_metrics_app.telemetry.failed_spans",
+        "{span}",
+        "Spans in exports that failed",
+        |t| t.failed_spans,
+    ),
+    (
+        "prom_metrics_app.telemetry.failed_metric_exports",
+        "{export}",
+        "Metric exports that failed",
+        |t| t.failed_metric_exports,
+    ),
+    (
+        "prom_metrics_app.log_lines.dropped",
+        "{line}",
+        "Log lines dropped because the reader of stdout or the log file was too slow",
+        |t| t.dropped_log_lines,
+    ),
+];
+
+/// The loss counters on `meter`, read from `losses` at each collection.
+fn loss_counters(meter: &Meter, losses: &Arc<Losses>) -> Vec<ObservableCounter<u64>> {
+    LOSS_COUNTERS
+        .iter()
+        .map(|&(name, unit, description, read)| {
+            let losses = losses.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_unit(unit)
+                .with_description(description)
+                .with_callback(move |observer| observer.observe(read(&losses.totals()), &[]))
+                .build()
+        })
+        .collect()
+}
+
 fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Counter<u64> {
     meter
         .u64_counter(name)
@@ -111,8 +169,9 @@ fn counter(meter: &Meter, name: &'static str, description: &'static str) -> Coun
 
 impl OtelBackend {
     /// Creates the instruments on `meter`, and reads the collections that `tap` shows: it must be
-    /// the tap of the same provider's reader.
-    pub fn new(meter: &Meter, tap: MetricsTap) -> Self {
+    /// the tap of the same provider's reader. The running totals of `losses` are exported as
+    /// counters.
+    pub fn new(meter: &Meter, tap: MetricsTap, losses: Arc<Losses>) -> Self {
         let histogram = |name: &'static str, description: &'static str| {
             meter
                 .f64_histogram(name)
@@ -155,6 +214,7 @@ impl OtelBackend {
             chaos_gauges: Vec::new(),
             refused: None,
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
+            _loss_counters: loss_counters(meter, &losses),
         };
         backend.chaos_gauges = CHAOS_GAUGES
             .iter()
@@ -391,7 +451,7 @@ mod tests {
             view(10),
         )
         .unwrap();
-        let backend = OtelBackend::new(&provider.meter("test"), tap);
+        let backend = OtelBackend::new(&provider.meter("test"), tap, Arc::default());
         (provider, backend)
     }
 
@@ -479,7 +539,8 @@ mod tests {
             .build();
         let meter = provider.meter("test");
         let refused = Arc::new(RefusedRequests::default());
-        let backend = OtelBackend::new(&meter, tap).with_refused(&meter, refused.clone());
+        let backend =
+            OtelBackend::new(&meter, tap, Arc::default()).with_refused(&meter, refused.clone());
 
         refused.add();
         refused.add();
@@ -508,7 +569,7 @@ mod tests {
         let provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
             .build();
-        let backend = OtelBackend::new(&provider.meter("test"), tap);
+        let backend = OtelBackend::new(&provider.meter("test"), tap, Arc::default());
 
         backend.record_client(&ClientRecord {
             method: "GET",
@@ -552,5 +613,51 @@ mod tests {
         let snapshot = backend.snapshot();
         assert!(snapshot.collected_at.is_some());
         assert_eq!(snapshot.requests, 0, "calls are not requests");
+    }
+
+    #[test]
+    fn the_loss_totals_are_exported_as_counters() {
+        let tap = MetricsTap::new();
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
+            .build();
+        let losses = Losses::with_totals(LossTotals {
+            dropped_spans: 1,
+            failed_spans: 2,
+            failed_metric_exports: 3,
+            dropped_log_lines: 4,
+        });
+        let _backend = OtelBackend::new(&provider.meter("test"), tap, Arc::new(losses));
+
+        provider.force_flush().unwrap();
+
+        let exported = exporter.get_finished_metrics().unwrap();
+        let mut counters: Vec<(String, String, u64)> = exported[0]
+            .scope_metrics()
+            .flat_map(|scope| scope.metrics())
+            .filter_map(|metric| match metric.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) if sum.is_monotonic() => Some((
+                    metric.name().to_string(),
+                    metric.unit().to_string(),
+                    sum.data_points().map(|p| p.value()).sum(),
+                )),
+                _ => None,
+            })
+            .filter(|(name, _, _)| name.starts_with("prom_metrics_app."))
+            .collect();
+        counters.sort();
+        let expected = [
+            ("prom_metrics_app.log_lines.dropped", "{line}", 4),
+            ("prom_metrics_app.telemetry.dropped_spans", "{span}", 1),
+            (
+                "prom_metrics_app.telemetry.failed_metric_exports",
+                "{export}",
+                3,
+            ),
+            ("prom_metrics_app.telemetry.failed_spans", "{span}", 2),
+        ]
+        .map(|(name, unit, value)| (name.to_string(), unit.to_string(), value));
+        assert_eq!(counters, expected);
     }
 }

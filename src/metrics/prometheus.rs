@@ -295,28 +295,34 @@ impl Collector for RefusedCollector {
     }
 }
 
-/// `prom_metrics_app_telemetry_*_total`, read from [`Losses`] at each scrape.
+/// `prom_metrics_app_telemetry_*_total` and `prom_metrics_app_log_lines_dropped_total`, read from
+/// [`Losses`] at each scrape.
 #[derive(Debug)]
 struct LossCollector(Arc<Losses>);
 
 impl Collector for LossCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let (dropped, failed, metric_exports) = self.0.totals();
+        let totals = self.0.totals();
         for (name, help, value) in [
             (
                 "prom_metrics_app_telemetry_dropped_spans",
                 "Spans dropped because the export queue was full",
-                dropped,
+                totals.dropped_spans,
             ),
             (
                 "prom_metrics_app_telemetry_failed_spans",
                 "Spans in exports that failed",
-                failed,
+                totals.failed_spans,
             ),
             (
                 "prom_metrics_app_telemetry_failed_metric_exports",
                 "Metric exports that failed",
-                metric_exports,
+                totals.failed_metric_exports,
+            ),
+            (
+                "prom_metrics_app_log_lines_dropped",
+                "Log lines dropped because the reader of stdout or the log file was too slow",
+                totals.dropped_log_lines,
             ),
         ] {
             let counter = ConstCounter::new(value);
@@ -472,6 +478,29 @@ mod tests {
     #[test]
     fn counts_by_the_rule_and_reads_its_own_exposition_back() {
         conformance::counts_by_the_rule_and_reads_back(&PrometheusBackend::new(), &|| {});
+    }
+
+    #[test]
+    fn every_loss_total_is_a_counter_on_the_exposition() {
+        let losses = Losses::with_totals(crate::telemetry::LossTotals {
+            dropped_spans: 1,
+            failed_spans: 2,
+            failed_metric_exports: 3,
+            dropped_log_lines: 4,
+        });
+        let backend = PrometheusBackend::new().with_losses(Arc::new(losses));
+
+        let text = backend.encode(Format::Text).unwrap().unwrap();
+
+        for series in [
+            "prom_metrics_app_telemetry_dropped_spans_total 1",
+            "prom_metrics_app_telemetry_failed_spans_total 2",
+            "prom_metrics_app_telemetry_failed_metric_exports_total 3",
+            "prom_metrics_app_log_lines_dropped_total 4",
+            "# TYPE prom_metrics_app_log_lines_dropped_total counter",
+        ] {
+            assert!(text.lines().any(|l| l == series), "no {series:?} in {text}");
+        }
     }
 
     #[test]

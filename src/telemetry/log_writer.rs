@@ -1,160 +1,481 @@
-//! The log writer: lines gathered in one shared buffer and written out in chunks, by whoever fills
-//! the buffer or by a flusher thread a few times a second.
+//! The log writer: each thread appends its lines to a buffer of its own, and a thread of the
+//! writer's own does all the writing, so that no request ever waits on a slow disk or on a pipe
+//! nobody reads.
 //!
-//! A line costs a copy under an uncontended lock: no allocation, no channel and no thread wake-up
-//! per line, which is what a per-request access line needs. Nothing is ever dropped: a full buffer
-//! is written out by the caller that filled it. Each write holds whole lines, so the rotated file
-//! never splits one.
+//! Appending a line is a copy into the calling thread's buffer, under a lock that only this thread
+//! and the writer take (the writer, for a swap): no system call, no allocation once the buffer has
+//! grown, and no thread wake-up, unless the buffer holds [`WAKE_AT`] bytes. The writer wakes every
+//! [`FLUSH_EVERY`], swaps each buffer for an empty one, merges the lines of all threads by their
+//! leading timestamps and writes them out in one go, whole.
+//!
+//! All buffers together hold at most [`CAPACITY`] bytes. When the writer falls behind, the lines
+//! beyond that are dropped and counted in [`Losses`], and a warning goes to stderr at most once per
+//! [`LOG_INTERVAL`](super::loss::LOG_INTERVAL), only if stderr can take it at once.
 
 use std::{
-    io::{self, BufWriter, Write},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
-    thread::JoinHandle,
+    cell::RefCell,
+    io::Write,
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        mpsc,
+    },
+    thread::Thread,
     time::Duration,
 };
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// How long a line may wait in the buffer before the flusher writes it out.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+use super::loss::Losses;
+use drain::Drain;
 
-type Sink = BufWriter<Box<dyn Write + Send>>;
+mod drain;
 
-/// A shared, buffered writer of whole lines; cheap to clone.
+/// Bytes of lines waiting to be written, at most, all threads together.
+pub const CAPACITY: usize = 1 << 20;
+/// How long the writer sleeps between two rounds when nothing wakes it.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// How long the last round may take at shutdown, at most: a writer stuck on a pipe nobody reads
+/// must not hold up the exit.
+pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+/// Bytes in one thread's buffer at which that thread wakes the writer early.
+const WAKE_AT: usize = 64 * 1024;
+/// Bytes of the shared budget a thread takes at a time, so that it touches the shared counter
+/// once every fifty lines or so, not once a line.
+const RESERVE: usize = 8 * 1024;
+/// Each line is kept behind its length, so that the writer can merge lines without parsing them.
+const HEADER: usize = 4;
+
+/// A writer of whole log lines; cheap to clone.
 #[derive(Clone)]
-pub struct LogWriter(Arc<Mutex<Sink>>);
+pub struct LogWriter(Arc<Shared>);
 
-impl LogWriter {
-    /// Buffers up to `capacity` bytes for `sink`, and starts the flusher thread. Dropping the
-    /// returned guard stops it and writes out what is left.
-    pub fn new(sink: Box<dyn Write + Send>, capacity: usize) -> (Self, FlushGuard) {
-        let writer = Self(Arc::new(Mutex::new(BufWriter::with_capacity(
-            capacity, sink,
-        ))));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let flusher = {
-            let writer = writer.clone();
-            std::thread::Builder::new()
-                .name("log-flusher".into())
-                .spawn(move || {
-                    // Wakes every FLUSH_EVERY, and at once when the guard is dropped.
-                    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                        stopped.recv_timeout(FLUSH_EVERY)
-                    {
-                        let _ = writer.lock().flush();
-                    }
-                })
-                .ok()
-        };
-        let guard = FlushGuard {
-            writer: writer.clone(),
-            stop: Some(stop),
-            flusher,
-        };
-        (writer, guard)
-    }
+/// What the threads that log and the writer thread share.
+struct Shared {
+    /// The buffer of each thread that has logged, until that thread has exited and been drained.
+    buffers: Mutex<Vec<Arc<Buffer>>>,
+    /// Bytes of [`CAPACITY`] that no buffer holds.
+    free: AtomicUsize,
+    losses: Arc<Losses>,
+    writer: OnceLock<Thread>,
+    stop: AtomicBool,
+}
 
-    /// Appends `lines`, whole; a full buffer is written out first.
-    pub fn append(&self, lines: &[u8]) -> io::Result<()> {
-        self.lock().write_all(lines)
-    }
+/// One thread's lines, locked by that thread to append and by the writer to swap.
+#[derive(Default)]
+struct Buffer(Mutex<Lines>);
 
-    fn lock(&self) -> MutexGuard<'_, Sink> {
-        // A panic while holding the lock leaves whole lines behind: the buffer is still usable.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+#[derive(Default)]
+struct Lines {
+    /// Each line behind its length ([`HEADER`] bytes, native order).
+    bytes: Vec<u8>,
+    /// Bytes taken from [`Shared::free`] and not used yet.
+    reserved: usize,
+    /// Whether this buffer has woken the writer since its last swap.
+    woke: bool,
+}
+
+thread_local! {
+    /// This thread's buffer in each writer it has logged to: one, outside tests.
+    static BUFFERS: RefCell<Vec<Registered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's buffer in one writer.
+struct Registered {
+    /// Weak, so that a thread does not keep a writer alive; it also keeps the writer's address
+    /// from being reused, so the address tells writers apart.
+    writer: Weak<Shared>,
+    buffer: Arc<Buffer>,
+}
+
+impl Drop for Registered {
+    /// Gives back the room the thread reserved when it exits: a thread that logged one line
+    /// would otherwise hold [`RESERVE`] bytes until the writer's next round.
+    fn drop(&mut self) {
+        if let Some(shared) = self.writer.upgrade() {
+            let reserved = std::mem::take(&mut lock(&self.buffer.0).reserved);
+            shared.free.fetch_add(reserved, Ordering::Relaxed);
+        }
     }
 }
 
-impl Write for LogWriter {
-    /// Takes the whole of `line`: a line is never split between two writes.
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        self.lock().write_all(line)?;
+impl LogWriter {
+    /// Starts the writer thread, which writes to `sink` and counts the lines it drops in
+    /// `losses`. Dropping the returned guard writes out what is left, within [`SHUTDOWN_FLUSH`].
+    pub fn new(
+        sink: Box<dyn Write + Send>,
+        losses: Arc<Losses>,
+    ) -> std::io::Result<(Self, FlushGuard)> {
+        Self::start(sink, losses, FLUSH_EVERY)
+    }
+
+    /// [`LogWriter::new`], with a round every `every` unless woken.
+    fn start(
+        sink: Box<dyn Write + Send>,
+        losses: Arc<Losses>,
+        every: Duration,
+    ) -> std::io::Result<(Self, FlushGuard)> {
+        let shared = Arc::new(Shared {
+            buffers: Mutex::new(Vec::new()),
+            free: AtomicUsize::new(CAPACITY),
+            losses,
+            writer: OnceLock::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (done, finished) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn({
+                let shared = shared.clone();
+                move || {
+                    Drain::default().run(&shared, sink, every);
+                    let _ = done.send(());
+                }
+            })?;
+        let _ = shared.writer.set(thread.thread().clone());
+        let guard = FlushGuard {
+            shared: shared.clone(),
+            finished: Some(finished),
+        };
+        Ok((Self(shared), guard))
+    }
+
+    /// Appends `line`, whole, to this thread's buffer, or drops and counts it when the buffers
+    /// are full. Never blocks on I/O.
+    pub fn append(&self, line: &[u8]) {
+        let size = HEADER + line.len();
+        let Ok(length) = u32::try_from(line.len()) else {
+            self.0.dropped(1);
+            return;
+        };
+        let appended = BUFFERS.try_with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
+            let mut lines = lock(&self.buffer(&mut buffers).0);
+            if lines.reserved < size && !self.0.reserve(&mut lines, size) {
+                return false;
+            }
+            lines.reserved -= size;
+            lines.bytes.extend_from_slice(&length.to_ne_bytes());
+            lines.bytes.extend_from_slice(line);
+            if !lines.woke && lines.bytes.len() >= WAKE_AT {
+                lines.woke = true;
+                drop(lines);
+                self.0.wake();
+            }
+            true
+        });
+        // No buffer while the thread exits (a line logged from a thread-local destructor).
+        if appended != Ok(true) {
+            self.0.dropped(1);
+        }
+    }
+
+    /// This thread's buffer, registered with the writer on the thread's first line. Borrowed,
+    /// not cloned: a clone would touch the reference count on every line.
+    fn buffer<'a>(&self, buffers: &'a mut Vec<Registered>) -> &'a Buffer {
+        let me = Arc::as_ptr(&self.0);
+        let index = match buffers.iter().position(|r| r.writer.as_ptr() == me) {
+            Some(index) => index,
+            None => {
+                // Writers that no longer exist (tests make many).
+                buffers.retain(|r| r.writer.strong_count() > 0);
+                let buffer = Arc::new(Buffer::default());
+                lock(&self.0.buffers).push(buffer.clone());
+                buffers.push(Registered {
+                    writer: Arc::downgrade(&self.0),
+                    buffer,
+                });
+                buffers.len() - 1
+            }
+        };
+        &buffers[index].buffer
+    }
+}
+
+impl Shared {
+    /// Takes room for at least `size` bytes from the shared budget into `lines`.
+    fn reserve(&self, lines: &mut Lines, size: usize) -> bool {
+        let want = size.max(RESERVE);
+        match self
+            .free
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |free| {
+                (free >= size).then(|| free - free.min(want))
+            }) {
+            Ok(free) => {
+                lines.reserved += free.min(want);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
+    }
+
+    /// Counts `lines` dropped, and warns on stderr when a warning is due.
+    fn dropped(&self, lines: u64) {
+        if let Some(total) = self.losses.drop_log_lines(lines) {
+            warn_on_stderr(total);
+        }
+    }
+}
+
+/// Writes one warning line on stderr, unless stderr would block (a full pipe): this runs on the
+/// thread that dropped a line, a request's thread. `O_NONBLOCK` is not an option: it would change
+/// the file description that stderr shares with other processes.
+fn warn_on_stderr(total: u64) {
+    let line = format!(
+        "prom-metrics-app: log writer is behind: {total} log lines dropped so far \
+         (the reader of stdout or LOG_DIR is too slow)\n"
+    );
+    let mut stderr = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, and a zero timeout: this returns at once.
+    let ready = unsafe { libc::poll(&mut stderr, 1, 0) };
+    if ready == 1 && stderr.revents & libc::POLLOUT != 0 {
+        // SAFETY: writes from a live buffer of `line.len()` bytes. A pipe that polls writable
+        // takes a write this short (under PIPE_BUF) at once and whole.
+        let _ = unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+    }
+}
+
+impl Write for &LogWriter {
+    /// Takes the whole of `line`, which is never split; a dropped line is counted, not an error.
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.append(line);
         Ok(line.len())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.lock().flush()
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 impl<'a> MakeWriter<'a> for LogWriter {
-    type Writer = LogWriter;
+    // A reference, not a clone: a clone per event would bump a reference count shared by all
+    // threads.
+    type Writer = &'a LogWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        self
     }
 }
 
-/// Stops the flusher and writes out the buffered lines when dropped.
+/// Stops the writer thread when dropped, once it has written out what is left, or after
+/// [`SHUTDOWN_FLUSH`], whichever comes first.
 pub struct FlushGuard {
-    writer: LogWriter,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    flusher: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    finished: Option<mpsc::Receiver<()>>,
+}
+
+impl FlushGuard {
+    /// Tells the writer to write out what is left and stop, and waits for it at most `limit`.
+    /// Returns whether it finished in time; if not, it goes on in the background.
+    pub fn finish(&mut self, limit: Duration) -> bool {
+        let Some(finished) = self.finished.take() else {
+            return true;
+        };
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake();
+        finished.recv_timeout(limit).is_ok()
+    }
 }
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(flusher) = self.flusher.take() {
-            let _ = flusher.join();
-        }
-        let _ = self.writer.lock().flush();
+        self.finish(SHUTDOWN_FLUSH);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves whole lines behind: the buffer is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Instant, SystemTime};
+
     use super::*;
+    use crate::dates;
 
-    /// A sink that records each write it gets.
+    /// A sink that keeps what it is given.
     #[derive(Clone, Default)]
-    struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+    struct Kept(Arc<Mutex<Vec<u8>>>);
 
-    impl Write for Writes {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().push(buf.to_vec());
+    impl Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
             Ok(buf.len())
         }
-        fn flush(&mut self) -> io::Result<()> {
+        fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
 
-    #[test]
-    fn lines_are_written_whole_in_chunks_and_nothing_is_lost() {
-        let writes = Writes::default();
-        let (mut writer, guard) = LogWriter::new(Box::new(writes.clone()), 100);
-
-        for i in 0..50 {
-            writer
-                .write_all(format!("line {i:02} of some length\n").as_bytes())
-                .unwrap();
+    impl Kept {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
         }
-        drop(guard);
+    }
 
-        let writes = writes.0.lock().unwrap();
-        assert!(writes.len() < 50, "{} writes for 50 lines", writes.len());
-        for chunk in writes.iter() {
-            assert!(chunk.ends_with(b"\n"), "a write ends mid-line");
+    /// A sink whose first write waits until the test ends: a pipe nobody reads.
+    struct Stuck(mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Err(std::io::ErrorKind::BrokenPipe.into())
         }
-        let all: Vec<u8> = writes.concat();
-        let text = String::from_utf8(all).unwrap();
-        assert_eq!(text.lines().count(), 50);
-        assert!(
-            text.lines()
-                .enumerate()
-                .all(|(i, l)| l.starts_with(&format!("line {i:02}")))
-        );
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A line stamped at `micros` past a fixed second, as log lines start.
+    fn stamped(micros: u32, text: &str) -> String {
+        format!("2026-01-01T00:00:00.{micros:06}Z {text}\n")
     }
 
     #[test]
-    fn the_flusher_writes_a_quiet_line_out_within_a_moment() {
-        let writes = Writes::default();
-        let (mut writer, _guard) = LogWriter::new(Box::new(writes.clone()), 64 * 1024);
+    fn lines_of_several_threads_come_out_whole_and_merged_by_time() {
+        let kept = Kept::default();
+        // No round before the last one: all lines meet in one merge.
+        let (writer, mut guard) =
+            LogWriter::start(Box::new(kept.clone()), Arc::default(), Duration::MAX).unwrap();
 
-        writer.write_all(b"only line\n").unwrap();
-        std::thread::sleep(FLUSH_EVERY * 3);
+        // Each thread's lines are in time order; together they alternate.
+        for first in [1, 2, 3] {
+            let writer = writer.clone();
+            std::thread::spawn(move || {
+                for micros in (first..300).step_by(3) {
+                    writer.append(stamped(micros, &format!("line {micros}")).as_bytes());
+                }
+            })
+            .join()
+            .unwrap();
+        }
+        let finished = guard.finish(Duration::from_secs(5));
 
-        assert_eq!(writes.0.lock().unwrap().concat(), b"only line\n");
+        assert!(finished);
+        let expected: String = (1..300).map(|m| stamped(m, &format!("line {m}"))).collect();
+        assert_eq!(kept.text(), expected);
+    }
+
+    #[test]
+    fn lines_appended_while_the_writer_runs_keep_each_thread_s_order() {
+        let kept = Kept::default();
+        let losses = Arc::new(Losses::default());
+        let (writer, mut guard) = LogWriter::new(Box::new(kept.clone()), losses.clone()).unwrap();
+
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let writer = writer.clone();
+                scope.spawn(move || {
+                    for i in 0..2_000 {
+                        let now = dates::rfc3339_micros(SystemTime::now());
+                        let mut line = now.to_vec();
+                        line.extend_from_slice(format!(" thread {thread} line {i}\n").as_bytes());
+                        writer.append(&line);
+                    }
+                });
+            }
+        });
+        let finished = guard.finish(Duration::from_secs(5));
+
+        assert!(finished);
+        assert_eq!(losses.totals().dropped_log_lines, 0);
+        let text = kept.text();
+        let mut next = [0; 4];
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 5, "a line is not whole: {line:?}");
+            let thread: usize = fields[2].parse().unwrap();
+            assert_eq!(fields[4].parse::<usize>().unwrap(), next[thread], "{line}");
+            next[thread] += 1;
+        }
+        assert_eq!(next, [2_000; 4]);
+    }
+
+    #[test]
+    fn threads_that_log_and_exit_leave_no_line_behind_and_keep_no_room() {
+        let kept = Kept::default();
+        // Rounds as often as possible, so that some fall between a thread's last line and its exit.
+        let losses = Arc::new(Losses::default());
+        let (writer, mut guard) =
+            LogWriter::start(Box::new(kept.clone()), losses.clone(), Duration::ZERO).unwrap();
+
+        for _ in 0..200 {
+            std::thread::scope(|scope| {
+                for _ in 0..4 {
+                    scope.spawn(|| {
+                        for _ in 0..20 {
+                            writer.append(b"a line\n");
+                        }
+                    });
+                }
+            });
+        }
+        let finished = guard.finish(Duration::from_secs(5));
+
+        assert!(finished);
+        assert_eq!(losses.totals().dropped_log_lines, 0);
+        assert_eq!(kept.text().lines().count(), 200 * 4 * 20);
+    }
+
+    #[test]
+    fn a_quiet_line_is_written_out_within_a_few_rounds() {
+        let kept = Kept::default();
+        let (writer, _guard) = LogWriter::new(Box::new(kept.clone()), Arc::default()).unwrap();
+
+        writer.append(b"only line\n");
+        let start = Instant::now();
+        while kept.text().is_empty() && start.elapsed() < FLUSH_EVERY * 10 {
+            std::thread::sleep(FLUSH_EVERY / 4);
+        }
+
+        assert_eq!(kept.text(), "only line\n");
+    }
+
+    #[test]
+    fn a_sink_that_never_returns_makes_lines_dropped_and_counted_not_waited_for() {
+        let (release, stuck) = mpsc::channel();
+        let losses = Arc::new(Losses::default());
+        let (writer, mut guard) = LogWriter::new(Box::new(Stuck(stuck)), losses.clone()).unwrap();
+        let line = stamped(0, &"x".repeat(100));
+        let lines = 2 * CAPACITY / line.len();
+
+        // Twice the capacity, from a thread of its own: a blocked append would never return.
+        let (done, appended) = mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..lines {
+                writer.append(line.as_bytes());
+            }
+            let _ = done.send(());
+        });
+        let returned = appended.recv_timeout(Duration::from_secs(10));
+        let dropped = losses.totals().dropped_log_lines;
+        let start = Instant::now();
+        let finished = guard.finish(Duration::from_millis(200));
+        let waited = start.elapsed();
+        drop(release);
+
+        assert!(returned.is_ok(), "appending blocked");
+        let lines = lines as u64;
+        assert!(
+            dropped > lines / 3 && dropped < lines,
+            "{dropped} of {lines} lines dropped"
+        );
+        assert!(!finished, "the stuck writer cannot have finished");
+        assert!(
+            waited < Duration::from_secs(1),
+            "the shutdown flush took {waited:?}"
+        );
     }
 }

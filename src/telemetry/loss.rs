@@ -3,7 +3,8 @@
 //! losses are logged at most once per [`LOG_INTERVAL`] with running totals, never once per span.
 //! After a failed span export, the next ones are given up without being encoded or sent, for a
 //! back-off that doubles up to [`MAX_BACKOFF`]: a collector that refuses connections would
-//! otherwise cost the CPU of encoding every span, for nothing.
+//! otherwise cost the CPU of encoding every span, for nothing. Log lines that the log writer drops
+//! are counted here too.
 
 use std::{
     sync::{
@@ -32,12 +33,44 @@ pub const MIN_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Running totals of lost telemetry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Losses {
     dropped_spans: AtomicU64,
     failed_spans: AtomicU64,
     failed_metric_exports: AtomicU64,
+    dropped_log_lines: AtomicU64,
     last_report: Mutex<Option<Instant>>,
+    /// When the next warning about dropped log lines may be given, in milliseconds after
+    /// `created`: an atomic, as lines are dropped on the request path.
+    next_log_warning: AtomicU64,
+    created: Instant,
+}
+
+impl Default for Losses {
+    fn default() -> Self {
+        Self {
+            dropped_spans: AtomicU64::default(),
+            failed_spans: AtomicU64::default(),
+            failed_metric_exports: AtomicU64::default(),
+            dropped_log_lines: AtomicU64::default(),
+            last_report: Mutex::default(),
+            next_log_warning: AtomicU64::default(),
+            created: Instant::now(),
+        }
+    }
+}
+
+/// The running totals at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LossTotals {
+    /// Spans dropped because the export queue was full.
+    pub dropped_spans: u64,
+    /// Spans in exports that failed, or that were given up during a back-off.
+    pub failed_spans: u64,
+    /// Metric exports that failed.
+    pub failed_metric_exports: u64,
+    /// Log lines dropped because the log writer fell behind.
+    pub dropped_log_lines: u64,
 }
 
 impl Losses {
@@ -52,22 +85,58 @@ impl Losses {
         }
         *last = Some(Instant::now());
         drop(last);
-        let (dropped, failed, metrics) = self.totals();
+        let totals = self.totals();
         tracing::warn!(
-            dropped_spans = dropped,
-            failed_spans = failed,
-            failed_metric_exports = metrics,
+            dropped_spans = totals.dropped_spans,
+            failed_spans = totals.failed_spans,
+            failed_metric_exports = totals.failed_metric_exports,
             "telemetry is being lost (totals since start): is the collector at OTEL_EXPORTER_OTLP_ENDPOINT up?"
         );
     }
 
-    /// Spans dropped because the queue was full, spans in failed exports, failed metric exports.
-    pub fn totals(&self) -> (u64, u64, u64) {
-        (
-            self.dropped_spans.load(Ordering::Relaxed),
-            self.failed_spans.load(Ordering::Relaxed),
-            self.failed_metric_exports.load(Ordering::Relaxed),
-        )
+    /// Counts `lines` more log lines dropped. Returns the running total when a warning is due:
+    /// at the first drop, then at most once per [`LOG_INTERVAL`]. The warning cannot go to the
+    /// log, whose writer is what fell behind.
+    pub fn drop_log_lines(&self, lines: u64) -> Option<u64> {
+        let total = self.dropped_log_lines.fetch_add(lines, Ordering::Relaxed) + lines;
+        let now = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = self.next_log_warning.load(Ordering::Relaxed);
+        let next = now.saturating_add(LOG_INTERVAL.as_millis() as u64);
+        let warn = now >= due
+            && self
+                .next_log_warning
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        warn.then_some(total)
+    }
+
+    /// The running totals.
+    pub fn totals(&self) -> LossTotals {
+        LossTotals {
+            dropped_spans: self.dropped_spans.load(Ordering::Relaxed),
+            failed_spans: self.failed_spans.load(Ordering::Relaxed),
+            failed_metric_exports: self.failed_metric_exports.load(Ordering::Relaxed),
+            dropped_log_lines: self.dropped_log_lines.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Losses that start at `totals`, for tests of what reads them.
+    #[cfg(test)]
+    pub(crate) fn with_totals(totals: LossTotals) -> Self {
+        let losses = Self::default();
+        losses
+            .dropped_spans
+            .store(totals.dropped_spans, Ordering::Relaxed);
+        losses
+            .failed_spans
+            .store(totals.failed_spans, Ordering::Relaxed);
+        losses
+            .failed_metric_exports
+            .store(totals.failed_metric_exports, Ordering::Relaxed);
+        losses
+            .dropped_log_lines
+            .store(totals.dropped_log_lines, Ordering::Relaxed);
+        losses
     }
 }
 
@@ -282,11 +351,30 @@ mod tests {
         }
         losses.add(&losses.failed_spans, 512);
 
-        assert_eq!(losses.totals(), (1001, 512, 0));
+        assert_eq!(
+            losses.totals(),
+            LossTotals {
+                dropped_spans: 1001,
+                failed_spans: 512,
+                ..LossTotals::default()
+            }
+        );
         assert_eq!(
             *losses.last_report.lock().unwrap(),
             first,
             "no second report within the interval"
         );
+    }
+
+    #[test]
+    fn dropped_log_lines_add_up_and_warn_at_the_first_drop_then_once_per_interval() {
+        let losses = Losses::default();
+
+        let first = losses.drop_log_lines(1);
+        let then: Vec<_> = (0..1000).filter_map(|_| losses.drop_log_lines(2)).collect();
+
+        assert_eq!(first, Some(1));
+        assert!(then.is_empty(), "warnings within the interval: {then:?}");
+        assert_eq!(losses.totals().dropped_log_lines, 2001);
     }
 }

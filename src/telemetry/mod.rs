@@ -9,6 +9,7 @@ mod exporters;
 mod log_writer;
 mod logging;
 mod loss;
+mod rotation;
 mod tap;
 
 use std::{
@@ -32,9 +33,9 @@ use opentelemetry_sdk::{
 use crate::config::{Backend, Config, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
-pub(crate) use logging::date_time;
-pub use logging::{AccessLog, LOG_FILE};
-pub use loss::Losses;
+pub use logging::AccessLog;
+pub use loss::{LossTotals, Losses};
+pub use rotation::LOG_FILE;
 pub use tap::MetricsTap;
 
 /// Name of the instrumentation scope of the app's own spans and instruments.
@@ -78,7 +79,8 @@ impl Telemetry {
             (None, None)
         };
 
-        let (access_log, log_guard) = logging::init(config).context("setting up logging")?;
+        let (access_log, log_guard) =
+            logging::init(config, losses.clone()).context("setting up logging")?;
         Ok(Self {
             tracer_provider,
             meter_provider,
@@ -140,7 +142,8 @@ impl Telemetry {
                 "telemetry flush took too long: what was not exported is lost"
             ),
         }
-        // The last line: dropping the guard writes out the buffered lines and closes the writer.
+        // The last line: dropping the guard writes out the buffered lines and stops the writer,
+        // within a bound, so that a stuck stdout cannot hold up the exit.
         tracing::info!("exiting");
         drop(_log_guard);
     }

@@ -221,7 +221,11 @@ mod tests {
 
         assert!(flushed.is_err(), "the export failed");
         assert_eq!(*seen.lock().unwrap(), [Some(1)]);
-        assert_eq!(losses.totals().2, 1, "one failed metric export");
+        assert_eq!(
+            losses.totals().failed_metric_exports,
+            1,
+            "one failed metric export"
+        );
     }
 
     #[test]

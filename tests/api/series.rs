@@ -72,7 +72,7 @@ fn otel_backend() -> (SdkMeterProvider, OtelBackend) {
         otel::view(max_server_series()),
     )
     .unwrap();
-    let backend = OtelBackend::new(&provider.meter(SCOPE), tap);
+    let backend = OtelBackend::new(&provider.meter(SCOPE), tap, Arc::new(Losses::default()));
     (provider, backend)
 }
 
