@@ -344,7 +344,12 @@ async fn the_token_never_appears_in_logs_or_pages() {
         .text()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every line of these requests is out once the last one's access line is.
+    crate::helpers::eventually(Duration::from_secs(5), || async {
+        binary.stdout().contains("access: GET / 200").then_some(())
+    })
+    .await
+    .expect("the access line of the last request");
 
     assert_eq!(refused.status(), 401);
     for text in [page, home, binary.stdout()] {

@@ -372,7 +372,7 @@ async fn without_downstreams_chain_answers_200_with_its_own_hop_only() {
     assert_eq!(value(&metrics, "http_successful_request_total"), 2.0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_path_that_holds_this_instance_or_is_full_is_answered_508() {
     let app = spawn_app().await;
     let own = app.state.chain.instance().to_string();

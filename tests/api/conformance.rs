@@ -298,7 +298,11 @@ async fn otel_metric_points(abandon_a_task: bool) -> Received {
             .send()
             .await;
         assert!(abandoned.is_err(), "the client gave up");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        crate::helpers::eventually(Duration::from_secs(5), || async {
+            app.stdout().contains("GET /do_task 499").then_some(())
+        })
+        .await
+        .expect("the abandoned request's access line");
     }
     terminate(app).await;
     received
@@ -377,7 +381,12 @@ async fn an_abandoned_request_sets_error_type_on_its_span() {
         .timeout(Duration::from_millis(300))
         .send()
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server has seen the client go when the request's access line is out.
+    crate::helpers::eventually(Duration::from_secs(5), || async {
+        app.stdout().contains("GET /do_task 499").then_some(())
+    })
+    .await
+    .expect("the abandoned request's access line");
     terminate(app).await;
 
     assert!(abandoned.is_err());

@@ -117,7 +117,7 @@ async fn random_urls_share_one_series() {
     ));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn every_counter_is_exact_after_1000_concurrent_mixed_requests() {
     let app = spawn_app().await;
     let paths = [
@@ -214,8 +214,12 @@ async fn a_request_abandoned_by_its_client_is_counted_once_as_499() {
         .unwrap();
 
     let result = impatient.get(app.url("/do_task?seconds=2")).send().await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let metrics = app.metrics().await;
+    let metrics = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        let metrics = app.metrics().await;
+        (metrics.get("http_requests_total") == Some(&1.0)).then_some(metrics)
+    })
+    .await
+    .expect("the abandoned request is counted");
 
     assert!(result.is_err(), "the client gave up");
     assert_eq!(value(&metrics, "http_requests_total"), 1.0);

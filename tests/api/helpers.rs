@@ -134,9 +134,17 @@ pub fn parse_exposition(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-/// The value of `series` or 0 when absent.
+/// The value of `series`; a series that is missing fails the test, rather than reading as 0.
+#[track_caller]
 pub fn value(metrics: &HashMap<String, f64>, series: &str) -> f64 {
-    metrics.get(series).copied().unwrap_or(0.0)
+    match metrics.get(series) {
+        Some(value) => *value,
+        None => {
+            let mut known: Vec<&String> = metrics.keys().collect();
+            known.sort();
+            panic!("no series {series} in the exposition; it has: {known:#?}")
+        }
+    }
 }
 
 /// The real binary, as a child process.

@@ -106,7 +106,7 @@ async fn rust_log_controls_levels_per_target() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_abandoned_request_still_gets_its_access_line() {
     let binary = spawn_binary(&[]);
     let impatient = reqwest::Client::builder()
