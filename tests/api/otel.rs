@@ -602,3 +602,95 @@ async fn with_the_otel_backend_view_metrics_reads_the_sdk_and_metrics_explains_i
     assert_eq!(body.trim().lines().count(), 1, "{body}");
     assert!(body.contains("METRICS_BACKEND=prometheus"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_taken_from_the_request_are_cut_at_the_attribute_value_length_limit() {
+    let query = format!("q={}", "x".repeat(10_000));
+    let agent = "a".repeat(6_000);
+    let mut lengths = Vec::new();
+
+    for limit in [None, Some("100")] {
+        let (address, received) = otlp::start_grpc(None).await;
+        let endpoint = format!("http://{address}");
+        let mut envs = vec![
+            ("OTEL_EXPORTER", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ];
+        if let Some(limit) = limit {
+            envs.push(("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", limit));
+        }
+        let binary = spawn_binary(&envs);
+        reqwest::Client::new()
+            .get(binary.url(&format!("/?{query}")))
+            .header("user-agent", &agent)
+            .send()
+            .await
+            .unwrap();
+        terminate(binary).await;
+
+        let spans = received.spans();
+        let home = spans.iter().find(|s| s.name == "GET /").expect("the span");
+        lengths.push([
+            home.attributes["url.query"].len(),
+            home.attributes["user_agent.original"].len(),
+            home.attributes["url.path"].len(),
+        ]);
+    }
+
+    assert_eq!(lengths, [[4096, 4096, 1], [100, 100, 1]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_collector_holds_a_bounded_number_of_bytes_whatever_the_requests_carry() {
+    // More than the 2,048 spans the queue holds, each with a query of 60 kB (a URI is at most
+    // 64 kB) and a user agent of 200 kB.
+    const REQUESTS: usize = 2_500;
+    let address = otlp::silent_listener().await;
+    let endpoint = format!("http://{address}");
+    let logs = std::env::temp_dir().join(format!("pma-stuck-{}", std::process::id()));
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "otlp"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("MAX_HEADER_BYTES", "1048576"),
+        // The first export then waits for the whole run, and the queue stays full.
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "120000"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", logs.to_str().unwrap()),
+    ]);
+    let url = binary.url(&format!("/?q={}", "x".repeat(60_000)));
+    let agent = "a".repeat(200_000);
+    let client = reqwest::Client::new();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, agent, next) =
+                (client.clone(), url.clone(), agent.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < REQUESTS {
+                    let answer = client.get(&url).header("user-agent", &agent).send().await;
+                    let status = answer
+                        .map(|a| a.status().as_u16())
+                        .map_err(|e| e.is_timeout());
+                    assert_eq!(status, Ok(200), "a large request was not served");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let resident = resident_kib(binary.child.id());
+    let text = crate::helpers::get_text(&client, &binary.url("/metrics"))
+        .await
+        .unwrap();
+    let metrics = crate::helpers::parse_exposition(&text);
+    let _ = std::fs::remove_dir_all(&logs);
+
+    // Uncut, 2,048 queued spans would hold about 530 MB; cut at 4,096 characters, about 17 MB.
+    assert!(resident < 96 * 1024, "resident {resident} KiB");
+    assert!(
+        crate::helpers::value(&metrics, "prom_metrics_app_telemetry_dropped_spans_total") > 0.0,
+        "the queue was full"
+    );
+}
