@@ -35,6 +35,27 @@ pub fn embedded_certificates() -> reqwest::Result<Vec<reqwest::Certificate>> {
         .collect()
 }
 
+/// The embedded roots as PEM, for the gRPC client, which takes certificates in that form: one
+/// bundle serves both clients.
+pub fn embedded_pem() -> Vec<String> {
+    use base64::Engine as _;
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| {
+            let text = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            let lines: Vec<&str> = text
+                .as_bytes()
+                .chunks(64)
+                .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            )
+        })
+        .collect()
+}
+
 /// An HTTP client builder with the roots found. Without this, building a client fails outright
 /// where the system has no roots ("No CA certificates were loaded from the system"), even for a
 /// plain `http://` request.
@@ -48,6 +69,24 @@ pub fn client_builder() -> reqwest::Result<reqwest::ClientBuilder> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_embedded_roots_read_back_from_pem_as_the_same_certificates() {
+        let pem = super::embedded_pem();
+
+        assert_eq!(pem.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        for (text, der) in pem.iter().zip(webpki_root_certs::TLS_SERVER_ROOT_CERTS) {
+            let parsed = reqwest::Certificate::from_pem(text.as_bytes());
+            assert!(parsed.is_ok(), "{text}");
+            assert!(text.starts_with("-----BEGIN CERTIFICATE-----\n"));
+            let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap();
+            assert_eq!(decoded, der.as_ref());
+        }
+    }
+
     #[test]
     fn the_embedded_roots_are_mozillas_and_parse() {
         let roots = super::embedded_certificates().unwrap();

@@ -112,7 +112,11 @@ fn grpc<B: WithExportConfig + WithTonicConfig>(builder: B, config: &Config) -> a
     if url.scheme() == "https" {
         let tls = match Roots::find() {
             Roots::System => ClientTlsConfig::new().with_native_roots(),
-            Roots::Embedded => ClientTlsConfig::new().with_webpki_roots(),
+            Roots::Embedded => ClientTlsConfig::new().ca_certificates(
+                crate::tls::embedded_pem()
+                    .into_iter()
+                    .map(opentelemetry_otlp::tonic_types::transport::Certificate::from_pem),
+            ),
         };
         builder = builder.with_tls_config(tls);
     }
