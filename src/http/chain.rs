@@ -12,6 +12,8 @@
 //! answer `502 Bad Gateway`; both name the downstream and the cause.
 
 mod client;
+pub mod instance;
+mod path;
 mod report;
 
 use std::time::Instant;
@@ -22,53 +24,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppError, AppState};
-use crate::config::Config;
+use super::{error::AppError, state::AppState};
+use instance::Chain;
+use path::{MAX_DEPTH, PATH_HEADER, parse_path};
 
 pub use report::{Call, Hop};
-
-/// The request header that carries the ids of the instances already on the path, comma-separated,
-/// first caller first.
-pub const PATH_HEADER: &str = "x-chain-path";
-
-/// The most instances one chain may pass through; a longer path is answered as a loop.
-pub const MAX_DEPTH: usize = 8;
-
-/// The longest instance id accepted in [`PATH_HEADER`].
-const MAX_ID_LENGTH: usize = 64;
-
-/// What `/chain` needs, made once at start from the configuration.
-pub struct Chain {
-    /// This instance's id on paths: random, new at each start.
-    instance: String,
-    /// `service.name`, shown on each hop.
-    service: String,
-    downstreams: Vec<client::Downstream>,
-    client: client::Client,
-}
-
-impl Chain {
-    /// The chain of `DOWNSTREAM_URL`, each call bounded by `DOWNSTREAM_TIMEOUT`.
-    pub fn new(config: &Config) -> Self {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        Self {
-            instance: id[..16].to_string(),
-            service: crate::telemetry::service_name(config),
-            downstreams: config
-                .downstream_url
-                .0
-                .iter()
-                .map(client::Downstream::new)
-                .collect(),
-            client: client::Client::new(config),
-        }
-    }
-
-    /// This instance's id, as sent in [`PATH_HEADER`].
-    pub fn instance(&self) -> &str {
-        &self.instance
-    }
-}
 
 /// `GET /chain`: calls each downstream's `/chain` in turn and answers with the hops, as HTML or,
 /// when the `Accept` header prefers it, as JSON. 200 when every call succeeded, 502 when one
@@ -104,7 +64,7 @@ async fn follow(state: &AppState, path: Vec<String>) -> Hop {
     onward.push_str(&chain.instance);
     let onward = HeaderValue::from_str(&onward).expect("ids are checked to be visible ASCII");
     for downstream in &chain.downstreams {
-        let call = chain.client.call(state, downstream, &onward).await;
+        let call = chain.client.call(&state.tracing, downstream, &onward).await;
         hop.calls.push(call);
     }
     hop.settle();
@@ -130,35 +90,6 @@ fn loop_reason(chain: &Chain, path: &[String]) -> Option<String> {
     }
 }
 
-/// Reads [`PATH_HEADER`]: ids of letters, digits, `-` and `_`, comma-separated. Reading stops
-/// after [`MAX_DEPTH`] ids: a longer path is answered as a loop anyway.
-fn parse_path(value: Option<&HeaderValue>) -> Result<Vec<String>, String> {
-    let Some(value) = value else {
-        return Ok(Vec::new());
-    };
-    let invalid = || {
-        format!(
-            "{PATH_HEADER} must list instance ids (letters, digits, - and _, at most {MAX_ID_LENGTH} each), comma-separated"
-        )
-    };
-    let text = value.to_str().map_err(|_| invalid())?;
-    let mut path = Vec::new();
-    for id in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-        let valid = id.len() <= MAX_ID_LENGTH
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
-            return Err(invalid());
-        }
-        if path.len() == MAX_DEPTH {
-            break;
-        }
-        path.push(id.to_string());
-    }
-    Ok(path)
-}
-
 /// Whether the `Accept` header prefers JSON to HTML (`*/*` counts for HTML, so browsers and curl
 /// get the page).
 fn wants_json(accept: Option<&HeaderValue>) -> bool {
@@ -181,17 +112,7 @@ mod tests {
     use super::*;
 
     fn chain() -> Chain {
-        Chain::new(&Config::defaults())
-    }
-
-    #[test]
-    fn instance_ids_are_random_and_fit_the_path_header() {
-        let (a, b) = (chain(), chain());
-
-        assert_ne!(a.instance(), b.instance());
-        assert_eq!(a.instance().len(), 16);
-        let header = HeaderValue::from_str(a.instance()).unwrap();
-        assert_eq!(parse_path(Some(&header)).unwrap(), [a.instance()]);
+        Chain::new(&crate::config::Config::defaults())
     }
 
     #[test]
@@ -216,19 +137,6 @@ mod tests {
 
         assert!(loop_reason(&chain, &path).unwrap().contains("8 instances"));
         assert!(loop_reason(&chain, &path[1..]).is_none());
-    }
-
-    #[test]
-    fn the_path_header_is_read_strictly_and_bounded() {
-        let read = |text: &str| parse_path(Some(&HeaderValue::from_str(text).unwrap()));
-
-        assert_eq!(read(" a1, b-2 ,,c_3").unwrap(), ["a1", "b-2", "c_3"]);
-        assert_eq!(parse_path(None).unwrap(), Vec::<String>::new());
-        assert!(read("a b").unwrap_err().contains(PATH_HEADER));
-        assert!(read("<script>").is_err());
-        assert!(read(&"x".repeat(65)).is_err());
-        let long: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-        assert_eq!(read(&long.join(",")).unwrap().len(), MAX_DEPTH);
     }
 
     #[test]

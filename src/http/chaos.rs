@@ -18,9 +18,9 @@ use axum::{
 };
 use opentelemetry::{Context, KeyValue, trace::TraceContextExt as _};
 use serde::Deserialize;
-use tower::Service;
+use tower::{Layer, Service, layer::layer_fn};
 
-use super::{AppError, AppState, layer::Wrapped};
+use super::{error::AppError, state::AppState};
 use crate::chaos::{Chaos, ChaosSettings, Decision};
 
 /// Header of an answer that chaos made, so that a client can tell it from a real failure.
@@ -28,8 +28,22 @@ pub const INJECTED_HEADER: &str = "x-chaos-injected";
 
 type Injected<E> = Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>;
 
-/// The chaos layer of the application routes: `Wrap(chaos)`.
-impl<S> Service<Request> for Wrapped<S, Arc<Chaos>>
+/// The chaos layer of the application routes, made by tower's `layer_fn` as the request layer is.
+pub fn layer<S>(chaos: Arc<Chaos>) -> impl Layer<S, Service = ChaosService<S>> + Clone {
+    layer_fn(move |inner| ChaosService {
+        inner,
+        chaos: chaos.clone(),
+    })
+}
+
+/// The chaos layer's service: the settings in force around the inner service.
+#[derive(Clone)]
+pub struct ChaosService<S> {
+    inner: S,
+    chaos: Arc<Chaos>,
+}
+
+impl<S> Service<Request> for ChaosService<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
     S::Future: Send,
@@ -43,7 +57,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let decision = self.with.decide();
+        let decision = self.chaos.decide();
         if decision == Decision::default() {
             return ChaosFuture::Untouched {
                 inner: self.inner.call(request),

@@ -1,13 +1,17 @@
-//! One error type for handlers: a 4xx tells the user why, a 5xx says little and logs the cause.
+//! One error type for handlers: a 4xx tells the user why, a 5xx says little and logs the cause;
+//! and the 500 page that a failure or a panic shows.
 
 use std::any::Any;
 
+use askama::Template;
 use axum::{
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::{Html, IntoResponse, Response},
 };
 
-use super::pages;
+#[derive(Template)]
+#[template(path = "500.html")]
+struct ServerErrorPage;
 
 /// A failure of a handler, mapped to a response.
 #[derive(Debug, thiserror::Error)]
@@ -28,9 +32,22 @@ impl IntoResponse for AppError {
             }
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "request failed");
-                pages::server_error()
+                server_error()
             }
         }
+    }
+}
+
+/// The HTML 500 page.
+pub fn server_error() -> Response {
+    page_with_status(StatusCode::INTERNAL_SERVER_ERROR, &ServerErrorPage)
+}
+
+/// `template` rendered as an HTML page with `status`; the bare reason if it cannot be rendered.
+pub fn page_with_status(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(_) => (status, status.canonical_reason().unwrap_or("error")).into_response(),
     }
 }
 
@@ -42,5 +59,5 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     tracing::error!(panic = %message, "handler panicked");
-    pages::server_error()
+    server_error()
 }

@@ -17,160 +17,35 @@ pub mod chain;
 pub mod chaos;
 mod error;
 pub mod headers;
-mod layer;
 mod pages;
 mod probes;
 pub mod request;
 mod scrape;
+mod state;
 mod status;
 mod unanswered;
 pub mod view_metrics;
 
-use std::{
-    ops::{Deref, RangeInclusive},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::ops::RangeInclusive;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
-    handler::Handler,
     routing::{MethodRouter, any, get},
 };
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::{RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
     map_request_body::MapRequestBodyLayer,
 };
 
-use layer::Wrap;
-
 pub use error::AppError;
+pub use pages::home;
 pub use request::Instrumentation;
+pub use state::{AppState, Shared};
 pub use unanswered::Unanswered;
 
-use crate::{
-    chaos::{Chaos, ChaosSettings},
-    config::{Config, Exporter},
-    conventions::{METHODS, UNMATCHED_ROUTE},
-    metrics::MetricsBackend,
-    telemetry::AccessLog,
-};
-
-/// Shared state of every handler and middleware: one `Arc`, so cloning it for a handler costs
-/// one reference count.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-/// What [`AppState`] shares.
-pub struct Shared {
-    /// Where counted requests are recorded.
-    pub backend: Arc<dyn MetricsBackend>,
-    /// False once shutdown has begun, so load balancers stop sending traffic.
-    pub ready: AtomicBool,
-    /// How a request dropped unanswered is recorded: as its client going away, or as cut at the
-    /// end of the shutdown grace period.
-    pub unanswered: Arc<Unanswered>,
-    /// The tracer, the propagators, the untraced paths, the access log and the backend, as the
-    /// request layer uses them.
-    pub tracing: Arc<Instrumentation>,
-    /// Shown on the home page.
-    pub exporter: &'static str,
-    /// The home page, rendered once.
-    pub home: axum::body::Bytes,
-    /// The running configuration, without secrets, as the pages show it.
-    pub about: about::About,
-    /// This instance's id and downstreams, for `/chain`.
-    pub chain: chain::Chain,
-    /// The fault injection settings in force.
-    pub chaos: Arc<Chaos>,
-    /// The credentials of the protected routes; `None`: nothing is protected.
-    pub auth: Option<Arc<auth::Auth>>,
-    /// The largest request body accepted (`MAX_BODY_BYTES`).
-    pub max_body_bytes: usize,
-}
-
-impl Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// State for a fresh, ready application recording into `backend`, with the propagation
-    /// formats and untraced paths of `config`. Its spans are made, sampled and recorded as
-    /// exemplars, but exported nowhere: [`AppState::traced`] takes the tracer that exports them.
-    pub fn new(backend: Arc<dyn MetricsBackend>, config: &Config) -> Self {
-        let tracer = SdkTracerProvider::builder()
-            .build()
-            .tracer(crate::telemetry::SCOPE);
-        Self::traced(backend, config, tracer, None)
-    }
-
-    /// Like [`AppState::new`], with spans made by `tracer` and access lines written to
-    /// `access_log` (as `tracing` events without one).
-    pub fn traced(
-        backend: Arc<dyn MetricsBackend>,
-        config: &Config,
-        tracer: SdkTracer,
-        access_log: Option<AccessLog>,
-    ) -> Self {
-        let exporter = match config.otel_exporter {
-            Exporter::Console => "console",
-            Exporter::Otlp => "otlp",
-            Exporter::None => "none",
-        };
-        // The backends export the settings in force as gauges.
-        let chaos = Arc::new(Chaos::new(
-            ChaosSettings::from_config(config).expect("Config validated the chaos settings"),
-            config.chaos_seed,
-            {
-                let backend = backend.clone();
-                Box::new(move |settings| backend.set_chaos(settings))
-            },
-        ));
-        let about = about::About::of(config);
-        let unanswered = Arc::new(Unanswered::default());
-        Self(Arc::new(Shared {
-            home: pages::home_page(&about),
-            about,
-            unanswered: unanswered.clone(),
-            tracing: Arc::new(Instrumentation {
-                tracer,
-                propagation_headers: crate::telemetry::propagation_headers(config),
-                propagator: crate::telemetry::propagator(config),
-                ids_only: (config.otel_exporter == Exporter::None).then(|| request::IdsOnly {
-                    sampler: crate::telemetry::sampler(config),
-                    ids: RandomIdGenerator::default(),
-                }),
-                untraced: config.traces_excluded_paths.clone(),
-                access_log,
-                backend: backend.clone(),
-                value_limit: config.otel_attribute_value_length_limit,
-                unanswered,
-            }),
-            backend,
-            ready: AtomicBool::new(true),
-            exporter,
-            chain: chain::Chain::new(config),
-            chaos,
-            auth: auth::Auth::from_settings(&config.auth),
-            max_body_bytes: config.limits.max_body_bytes,
-        }))
-    }
-
-    /// Marks the service not ready; `/readyz` answers 503 from now on.
-    pub fn begin_shutdown(&self) {
-        self.ready.store(false, Ordering::SeqCst);
-    }
-}
+use crate::conventions::{METHODS, UNMATCHED_ROUTE};
 
 /// One application route: its template and its handlers.
 pub type Route = (&'static str, MethodRouter<AppState>);
@@ -275,7 +150,7 @@ pub fn router(state: AppState, counted: Vec<Route>) -> App {
             // stops at the limit otherwise; then back to axum's body type for the handlers.
             .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
             .layer(MapRequestBodyLayer::new(axum::body::Body::new))
-            .layer(Wrap(state.chaos.clone()))
+            .layer(chaos::layer(state.chaos.clone()))
     };
     let mut app = Router::new();
     for (path, handlers) in counted {
@@ -300,7 +175,11 @@ pub fn router(state: AppState, counted: Vec<Route>) -> App {
     }
     let app = app
         // Unknown paths share one label value, so random URLs cannot create series.
-        .fallback(pages::not_found.layer(counted_layers(None, UNMATCHED_ROUTE)))
+        .fallback_service(
+            any(pages::not_found)
+                .layer(counted_layers(None, UNMATCHED_ROUTE))
+                .with_state(state.clone()),
+        )
         .with_state(state);
     headers::around(app)
 }

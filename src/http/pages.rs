@@ -15,7 +15,11 @@ use opentelemetry::{
     trace::{TraceContextExt as _, Tracer as _},
 };
 
-use super::{AppError, AppState, about::About};
+use super::{
+    about::About,
+    error::{AppError, page_with_status},
+    state::AppState,
+};
 
 /// The longest `/do_task` may be asked to take, in seconds.
 pub const MAX_TASK_SECONDS: f64 = 60.0;
@@ -38,10 +42,6 @@ struct TaskPage {
 #[template(path = "404.html")]
 struct NotFoundPage;
 
-#[derive(Template)]
-#[template(path = "500.html")]
-struct ServerErrorPage;
-
 fn render(template: &impl Template) -> Result<Html<String>, AppError> {
     template
         .render()
@@ -49,9 +49,14 @@ fn render(template: &impl Template) -> Result<Html<String>, AppError> {
         .map_err(|err| AppError::Internal(format!("rendering a page: {err}")))
 }
 
-/// `/` and `/index`: the home page, rendered once at start (see [`home_page`]).
+/// `/` and `/index`: the home page, rendered on the first request (see [`home_page`]).
 pub async fn get_home(State(state): State<AppState>) -> Html<Bytes> {
-    Html(state.home.clone())
+    Html(home(&state))
+}
+
+/// The home page of `state`'s app, rendered once, on first use.
+pub fn home(state: &AppState) -> Bytes {
+    state.home.get_or_init(|| home_page(&state.about)).clone()
 }
 
 /// The home page: what it shows is fixed at start, so it is rendered once, not per request.
@@ -105,18 +110,6 @@ fn task_seconds(query: Option<&str>) -> Result<f64, AppError> {
 /// Any unknown path: the HTML 404 page.
 pub async fn not_found() -> Response {
     page_with_status(StatusCode::NOT_FOUND, &NotFoundPage)
-}
-
-/// The HTML 500 page.
-pub fn server_error() -> Response {
-    page_with_status(StatusCode::INTERNAL_SERVER_ERROR, &ServerErrorPage)
-}
-
-fn page_with_status(status: StatusCode, template: &impl Template) -> Response {
-    match template.render() {
-        Ok(body) => (status, Html(body)).into_response(),
-        Err(_) => (status, status.canonical_reason().unwrap_or("error")).into_response(),
-    }
 }
 
 /// The stylesheet of every page, embedded so pages look right offline.

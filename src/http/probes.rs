@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use axum::{extract::State, http::StatusCode};
 
-use super::AppState;
+use super::state::AppState;
 
 /// `GET /healthz`: the process is alive and serving.
 pub async fn get_healthz() -> &'static str {

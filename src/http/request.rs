@@ -30,12 +30,9 @@ use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
 };
-use tower::Service;
+use tower::{Layer, Service, layer::layer_fn};
 
-use super::{
-    layer::{Wrap, Wrapped},
-    unanswered::Unanswered,
-};
+use super::unanswered::Unanswered;
 use crate::{
     clock,
     config::PathList,
@@ -127,17 +124,15 @@ pub struct RouteTelemetry {
     metrics: Option<Arc<dyn RouteMetrics>>,
 }
 
-/// The request layer of one route.
-pub type RequestLayer = Wrap<Arc<RouteTelemetry>>;
-
 /// The request layer of the route `template` (none for the fallback, whose metrics are labelled
-/// `label`), counted or not.
-pub fn layer(
+/// `label`), counted or not. Made by tower's `layer_fn`, as the app's other layer: each is a
+/// service type and its future, nothing more.
+pub fn layer<S>(
     shared: &Arc<Instrumentation>,
     template: Option<&'static str>,
     label: &'static str,
     counted: bool,
-) -> RequestLayer {
+) -> impl Layer<S, Service = RequestService<S>> + Clone + use<S> {
     let names = std::array::from_fn(|i| {
         let method = if METHODS[i] == OTHER_METHOD {
             "HTTP"
@@ -149,13 +144,24 @@ pub fn layer(
             None => method,
         }
     });
-    Wrap(Arc::new(RouteTelemetry {
+    let route = Arc::new(RouteTelemetry {
         shared: shared.clone(),
         template,
         label,
         names,
         metrics: counted.then(|| shared.backend.clone().route(label)),
-    }))
+    });
+    layer_fn(move |inner| RequestService {
+        inner,
+        route: route.clone(),
+    })
+}
+
+/// The request layer's service: the route's telemetry around the inner service.
+#[derive(Clone)]
+pub struct RequestService<S> {
+    inner: S,
+    route: Arc<RouteTelemetry>,
 }
 
 /// A span name made once for the life of the process: the routes are fixed, and each name is
@@ -173,7 +179,7 @@ fn leak(name: String) -> &'static str {
     name
 }
 
-impl<S, B> Service<Request> for Wrapped<S, Arc<RouteTelemetry>>
+impl<S, B> Service<Request> for RequestService<S>
 where
     S: Service<Request, Response = Response<B>>,
 {
@@ -187,7 +193,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let start = Instant::now();
-        let route = &self.with;
+        let route = &self.route;
         let method = method_index(request.method());
         let target = request.uri().path_and_query().cloned();
         let path = target.as_ref().map_or("/", PathAndQuery::path);

@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppError, AppState};
+use super::{error::AppError, state::AppState};
 use crate::metrics::Format;
 
 /// Serves the backend's exposition: OpenMetrics when the `Accept` header prefers it, else the

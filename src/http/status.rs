@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::AppError;
+use super::error::AppError;
 
 /// `/status/{code}`: answers with `code`, from 200 to 599, and a short body. Counted like any
 /// application route. An informational status (1xx) cannot end an HTTP exchange (the server would

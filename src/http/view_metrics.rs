@@ -13,7 +13,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{AppError, AppState, about::About};
+use super::{about::About, error::AppError, state::AppState};
 use crate::metrics::{Bucket, Process, Series, Snapshot, histogram_quantile};
 
 /// The version of the JSON snapshot's shape (`docs/view_metrics.schema.json`); raised on any

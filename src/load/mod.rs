@@ -7,6 +7,7 @@
 //! it says by how much and why.
 //!
 //! - [`args`]: the flags.
+//! - [`error`]: why a run failed, and its exit code.
 //! - [`mix`]: the weighted paths and the seeded random choice among them.
 //! - [`schedule`]: when each request is due, and what counts as late.
 //! - [`runner`]: the scheduler thread, the HTTP client, the collection of outcomes.
@@ -15,6 +16,7 @@
 //! - [`progress`]: the progress bar, on terminals only.
 
 pub mod args;
+pub mod error;
 pub mod mix;
 pub mod outcome;
 pub mod progress;
@@ -25,38 +27,9 @@ pub mod schedule;
 use std::{future::Future, io::Write};
 
 pub use args::LoadArgs;
+pub use error::LoadError;
 pub use mix::Mix;
 pub use runner::generate;
-
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// A path of the mix does not make a URL on the target.
-    #[error("invalid value '{value}' for --mix: {reason}")]
-    Mix { value: String, reason: String },
-    /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
-    /// Every request failed to connect.
-    #[error(
-        "could not reach {target}: all {sent} requests failed to connect ({cause}); check the URL and that the app runs there"
-    )]
-    Unreachable {
-        target: String,
-        sent: u64,
-        cause: String,
-    },
-}
-
-impl LoadError {
-    /// The exit code: 2 for a bad flag, as clap's own errors, 1 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            LoadError::Mix { .. } => crate::config::EXIT_CONFIG as u8,
-            LoadError::Client(_) | LoadError::Unreachable { .. } => 1,
-        }
-    }
-}
 
 /// Runs the load, prints the summary on stdout (a table, or one JSON line with `--json`), and
 /// fails if the target could not be reached at all. HTTP errors are measurements, not failures.

@@ -23,7 +23,8 @@ use tokio::{
 use url::Url;
 
 use super::{
-    LoadArgs, LoadError,
+    args::LoadArgs,
+    error::LoadError,
     mix::Mix,
     outcome::{ErrorKind, Outcome, Recorder, TransportError},
     progress::Progress,

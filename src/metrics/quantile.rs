@@ -1,6 +1,6 @@
 //! Quantiles estimated from cumulative buckets, exactly as PromQL's `histogram_quantile` does.
 
-use super::Bucket;
+use super::snapshot::Bucket;
 
 /// The `q`-quantile of a classic histogram given by its cumulative `buckets` (sorted by bound,
 /// `+Inf` last), interpolated as PromQL's `histogram_quantile` does (`bucketQuantile` in

@@ -16,19 +16,20 @@ use std::{
     cell::RefCell,
     io::Write,
     sync::{
-        Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicBool, AtomicUsize, Ordering},
         mpsc,
     },
-    thread::Thread,
     time::Duration,
 };
 
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::loss::Losses;
+use buffers::{Buffer, HEADER, Shared, WAKE_AT, lock};
 use drain::Drain;
 
+mod buffers;
 mod drain;
 
 /// Bytes of lines waiting to be written, at most, all threads together.
@@ -38,42 +39,9 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// How long the last round may take at shutdown, at most: a writer stuck on a pipe nobody reads
 /// must not hold up the exit.
 pub const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
-/// Bytes in one thread's buffer at which that thread wakes the writer early.
-const WAKE_AT: usize = 64 * 1024;
-/// Bytes of the shared budget a thread takes at a time, so that it touches the shared counter
-/// once every fifty lines or so, not once a line.
-const RESERVE: usize = 8 * 1024;
-/// Each line is kept behind its length, so that the writer can merge lines without parsing them.
-const HEADER: usize = 4;
-
 /// A writer of whole log lines; cheap to clone.
 #[derive(Clone)]
 pub struct LogWriter(Arc<Shared>);
-
-/// What the threads that log and the writer thread share.
-struct Shared {
-    /// The buffer of each thread that has logged, until that thread has exited and been drained.
-    buffers: Mutex<Vec<Arc<Buffer>>>,
-    /// Bytes of [`CAPACITY`] that no buffer holds.
-    free: AtomicUsize,
-    losses: Arc<Losses>,
-    writer: OnceLock<Thread>,
-    stop: AtomicBool,
-}
-
-/// One thread's lines, locked by that thread to append and by the writer to swap.
-#[derive(Default)]
-struct Buffer(Mutex<Lines>);
-
-#[derive(Default)]
-struct Lines {
-    /// Each line behind its length ([`HEADER`] bytes, native order).
-    bytes: Vec<u8>,
-    /// Bytes taken from [`Shared::free`] and not used yet.
-    reserved: usize,
-    /// Whether this buffer has woken the writer since its last swap.
-    woke: bool,
-}
 
 thread_local! {
     /// This thread's buffer in each writer it has logged to: one, outside tests.
@@ -192,59 +160,6 @@ impl LogWriter {
     }
 }
 
-impl Shared {
-    /// Takes room for at least `size` bytes from the shared budget into `lines`.
-    fn reserve(&self, lines: &mut Lines, size: usize) -> bool {
-        let want = size.max(RESERVE);
-        match self
-            .free
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |free| {
-                (free >= size).then(|| free - free.min(want))
-            }) {
-            Ok(free) => {
-                lines.reserved += free.min(want);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    fn wake(&self) {
-        if let Some(writer) = self.writer.get() {
-            writer.unpark();
-        }
-    }
-
-    /// Counts `lines` dropped, and warns on stderr when a warning is due.
-    fn dropped(&self, lines: u64) {
-        if let Some(total) = self.losses.drop_log_lines(lines) {
-            warn_on_stderr(total);
-        }
-    }
-}
-
-/// Writes one warning line on stderr, unless stderr would block (a full pipe): this runs on the
-/// thread that dropped a line, a request's thread. `O_NONBLOCK` is not an option: it would change
-/// the file description that stderr shares with other processes.
-fn warn_on_stderr(total: u64) {
-    let line = format!(
-        "prom-metrics-app: log writer is behind: {total} log lines dropped so far \
-         (the reader of stdout or LOG_DIR is too slow)\n"
-    );
-    let mut stderr = libc::pollfd {
-        fd: libc::STDERR_FILENO,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, and a zero timeout: this returns at once.
-    let ready = unsafe { libc::poll(&mut stderr, 1, 0) };
-    if ready == 1 && stderr.revents & libc::POLLOUT != 0 {
-        // SAFETY: writes from a live buffer of `line.len()` bytes. A pipe that polls writable
-        // takes a write this short (under PIPE_BUF) at once and whole.
-        let _ = unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
-    }
-}
-
 impl Write for &LogWriter {
     /// Takes the whole of `line`, which is never split; a dropped line is counted, not an error.
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
@@ -291,11 +206,6 @@ impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.finish(SHUTDOWN_FLUSH);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves whole lines behind: the buffer is still usable.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

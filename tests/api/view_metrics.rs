@@ -251,7 +251,7 @@ async fn secrets_in_the_otlp_settings_never_reach_the_pages() {
         &config,
     );
 
-    let home = String::from_utf8(state.home.to_vec()).unwrap();
+    let home = String::from_utf8(prom_metrics_app::http::home(&state).to_vec()).unwrap();
     let about = serde_json::to_string(&state.about).unwrap();
 
     for text in [&home, &about] {
@@ -305,7 +305,7 @@ async fn the_page_leaves_out_metrics_links_when_it_is_not_served() {
         &config,
     );
 
-    let home = String::from_utf8(state.home.to_vec()).unwrap();
+    let home = String::from_utf8(prom_metrics_app::http::home(&state).to_vec()).unwrap();
 
     assert!(!home.contains("href=\"/metrics\""), "{home}");
     assert!(home.contains("Not served"));

@@ -18,16 +18,19 @@ use opentelemetry::{
 use opentelemetry_http::HeaderInjector;
 use url::{Host, Url};
 
-use super::{Call, Hop, PATH_HEADER};
+use super::{
+    path::PATH_HEADER,
+    report::{Call, Hop},
+};
 use crate::{
     config::Config,
     conventions::{ErrorType, protocol_version},
     errors::root_cause,
-    http::AppState,
+    http::request::Instrumentation,
     metrics::{ClientRecord, TraceRef},
 };
 
-/// The largest answer read from a downstream; a report nested [`super::MAX_DEPTH`] deep is far
+/// The largest answer read from a downstream; a report nested [`MAX_DEPTH`](super::path::MAX_DEPTH) deep is far
 /// smaller.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -111,11 +114,10 @@ impl Client {
     /// Calls `downstream`'s `/chain` with `path` in [`PATH_HEADER`], in a client span.
     pub async fn call(
         &self,
-        state: &AppState,
+        tracing: &Instrumentation,
         downstream: &Downstream,
         path: &HeaderValue,
     ) -> Call {
-        let tracing = &state.tracing;
         let parent = Context::current();
         let mut span = tracing
             .tracer
@@ -155,7 +157,7 @@ impl Client {
         let duration = start.elapsed();
 
         let error_type = error_type(&answer);
-        state.backend.record_client(&record(
+        tracing.backend.record_client(&record(
             &context,
             downstream,
             answer.status,

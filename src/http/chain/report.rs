@@ -15,8 +15,8 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use super::MAX_DEPTH;
-use crate::http::AppError;
+use super::path::MAX_DEPTH;
+use crate::http::error::AppError;
 
 /// The longest reason kept from a downstream's report.
 const MAX_REASON: usize = 1024;

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::{HEADER, Shared, WAKE_AT, lock};
+use super::buffers::{HEADER, Shared, WAKE_AT, lock};
 use crate::dates;
 
 /// The writer thread's state between rounds.
