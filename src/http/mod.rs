@@ -35,8 +35,8 @@ use axum::{
 };
 use tower::ServiceBuilder;
 use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer,
-    map_request_body::MapRequestBodyLayer,
+    limit::RequestBodyLimitLayer, map_request_body::MapRequestBodyLayer,
+    map_response_body::MapResponseBodyLayer,
 };
 
 pub use error::AppError;
@@ -145,9 +145,9 @@ pub fn router(state: AppState, counted: Vec<Route>) -> App {
     let counted_layers = |template: Option<&'static str>, label: &'static str| {
         ServiceBuilder::new()
             .layer(request::layer(shared, template, label, true))
-            .layer(CatchPanicLayer::custom(error::panic_response))
             // tower-http's limit: 413 for a declared length above the limit, and a body that
-            // stops at the limit otherwise; then back to axum's body type for the handlers.
+            // stops at the limit otherwise; then back to axum's body types on both sides.
+            .layer(MapResponseBodyLayer::new(axum::body::Body::new))
             .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
             .layer(MapRequestBodyLayer::new(axum::body::Body::new))
             .layer(chaos::layer(state.chaos.clone()))
@@ -168,10 +168,10 @@ pub fn router(state: AppState, counted: Vec<Route>) -> App {
             ),
             _ => handlers,
         };
-        let layers = ServiceBuilder::new()
-            .layer(request::layer(shared, Some(path), path, false))
-            .layer(CatchPanicLayer::custom(error::panic_response));
-        app = app.route(path, handlers.layer(layers));
+        app = app.route(
+            path,
+            handlers.layer(request::layer(shared, Some(path), path, false)),
+        );
     }
     let app = app
         // Unknown paths share one label value, so random URLs cannot create series.

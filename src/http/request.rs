@@ -8,8 +8,10 @@
 //! inner service runs, so handlers and every log line inside the request see the server span.
 
 use std::{
+    any::Any,
     future::Future,
     net::{IpAddr, SocketAddr},
+    panic::AssertUnwindSafe,
     pin::Pin,
     sync::Arc,
     task::{Context as TaskContext, Poll},
@@ -32,7 +34,7 @@ use opentelemetry_sdk::trace::{
 };
 use tower::{Layer, Service, layer::layer_fn};
 
-use super::unanswered::Unanswered;
+use super::{error::panic_response, unanswered::Unanswered};
 use crate::{
     clock,
     config::PathList,
@@ -179,11 +181,11 @@ fn leak(name: String) -> &'static str {
     name
 }
 
-impl<S, B> Service<Request> for RequestService<S>
+impl<S> Service<Request> for RequestService<S>
 where
-    S: Service<Request, Response = Response<B>>,
+    S: Service<Request, Response = Response>,
 {
-    type Response = Response<B>;
+    type Response = Response;
     type Error = S::Error;
     type Future = RequestFuture<S::Future>;
 
@@ -199,12 +201,13 @@ where
         let path = target.as_ref().map_or("/", PathAndQuery::path);
         let context = (!route.shared.untraced.matches(path))
             .then(|| route.server_span(&request, method, start));
-        let inner = match &context {
-            Some(context) => {
-                let _attached = context.clone().attach();
-                self.inner.call(request)
-            }
-            None => self.inner.call(request),
+        let _attached = context.clone().map(Context::attach);
+        // A handler that panics is answered with the 500 page, and counted as one: caught here,
+        // where the request is counted, rather than by a layer of its own, which would box the
+        // body of every answer.
+        let inner = match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+            Ok(future) => Inner::Running { future },
+            Err(panic) => Inner::Panicked { panic: Some(panic) },
         };
         RequestFuture {
             inner,
@@ -226,21 +229,41 @@ pin_project_lite::pin_project! {
     /// away first, when it is dropped).
     pub struct RequestFuture<F> {
         #[pin]
-        inner: F,
+        inner: Inner<F>,
         served: Served,
     }
 }
 
-impl<F, B, E> Future for RequestFuture<F>
+pin_project_lite::pin_project! {
+    /// The inner service's future, or the panic that its call raised.
+    #[project = InnerProjection]
+    enum Inner<F> {
+        Running { #[pin] future: F },
+        Panicked { panic: Option<Box<dyn Any + Send>> },
+    }
+}
+
+impl<F, E> Future for RequestFuture<F>
 where
-    F: Future<Output = Result<Response<B>, E>>,
+    F: Future<Output = Result<Response, E>>,
 {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _attached = this.served.context.clone().map(Context::attach);
-        let result = std::task::ready!(this.inner.poll(cx));
+        let result = match this.inner.project() {
+            InnerProjection::Running { future } => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(result)) => result,
+                    Err(panic) => Ok(panic_response(panic)),
+                }
+            }
+            InnerProjection::Panicked { panic } => Ok(panic_response(
+                panic.take().unwrap_or_else(|| Box::new("polled again")),
+            )),
+        };
         let status = match &result {
             Ok(response) => response.status().as_u16(),
             // axum's services are infallible; a failure here would be a 500.

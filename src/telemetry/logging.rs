@@ -169,10 +169,15 @@ fn write_timestamp(writer: &mut impl fmt::Write) -> fmt::Result {
 /// Appends `bytes` in lower-case hex, as trace and span ids are written everywhere.
 fn push_hex(line: &mut Vec<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        line.push(DIGITS[usize::from(byte >> 4)]);
-        line.push(DIGITS[usize::from(byte & 0x0f)]);
+    // Into an array first (ids are at most 16 bytes): one copy into the line, rather than a
+    // capacity check per digit.
+    let mut text = [0; 32];
+    let bytes = &bytes[..bytes.len().min(16)];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
+    line.extend_from_slice(&text[..bytes.len() * 2]);
 }
 
 #[cfg(test)]
