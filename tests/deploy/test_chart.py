@@ -447,6 +447,7 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "1",  # its own
         "OTEL_METRIC_EXPORT_INTERVAL": "15000",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2048",
         "OTEL_PROPAGATORS": "tracecontext,baggage,b3",
         "OTEL_SERVICE_NAME": "demo-app-downstream",  # the app's, plus -downstream
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test,team=obs",
@@ -739,6 +740,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.25",
         "OTEL_METRIC_EXPORT_INTERVAL": "15000",
+        "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "2048",
         "OTEL_PROPAGATORS": "tracecontext,baggage,b3",
         "OTEL_SERVICE_NAME": "demo-app",
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test,team=obs",

@@ -170,6 +170,7 @@ root. An empty value leaves the variable out, so the app's own default applies.
   (list "OTEL_TRACES_SAMPLER" $o.tracesSampler)
   (list "OTEL_TRACES_SAMPLER_ARG" $o.tracesSamplerArg)
   (list "OTEL_METRIC_EXPORT_INTERVAL" $o.metricExportInterval)
+  (list "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT" $o.attributeValueLengthLimit)
   (list "OTEL_PROPAGATORS" $o.propagators)
   (list "OTEL_SERVICE_NAME" $o.serviceName)
   (list "OTEL_RESOURCE_ATTRIBUTES" $o.resourceAttributes)
