@@ -28,7 +28,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     axum::serve(listener, app)
-        .with_graceful_shutdown(prom_metrics_app::server::shutdown_signal())
+        .with_graceful_shutdown(async {
+            prom_metrics_app::server::shutdown_signal().await;
+        })
         .await?;
     Ok(())
 }

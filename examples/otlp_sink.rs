@@ -73,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(sink.clone()))
         .add_service(MetricsServiceServer::new(sink.clone()))
-        .serve_with_shutdown(address, prom_metrics_app::server::shutdown_signal())
+        .serve_with_shutdown(address, async {
+            prom_metrics_app::server::shutdown_signal().await;
+        })
         .await
         .with_context(|| format!("serving OTLP/gRPC on {address}"))?;
     eprintln!(

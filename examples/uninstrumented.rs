@@ -44,7 +44,9 @@ async fn main() -> anyhow::Result<()> {
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(http::uninstrumented(state)),
     )
-    .with_graceful_shutdown(server::shutdown_signal())
+    .with_graceful_shutdown(async {
+        server::shutdown_signal().await;
+    })
     .await?;
     Ok(())
 }

@@ -34,7 +34,9 @@ fn main() -> ExitCode {
             false => ExitCode::FAILURE,
         },
         Command::Load(args) => {
-            match runtime.block_on(load::run(&args, server::shutdown_signal())) {
+            match runtime.block_on(load::run(&args, async {
+                server::shutdown_signal().await;
+            })) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("error: {err}");
@@ -73,6 +75,8 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen))?;
     let address = server.local_addr()?;
+    // Before the app says it listens: a signal from then on stops it gracefully.
+    let signal = server::shutdown_signal();
     tracing::info!(
         version = prom_metrics_app::VERSION,
         revision = prom_metrics_app::REVISION,
@@ -88,7 +92,9 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         prom_metrics_app::VERSION
     );
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    server.run(server::shutdown_signal()).await?;
-    telemetry.shutdown(FLUSH_TIMEOUT).await;
+    let stop = server.run(signal).await?;
+    telemetry
+        .shutdown(FLUSH_TIMEOUT, |step| stop.tell(step))
+        .await;
     Ok(())
 }

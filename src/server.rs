@@ -14,7 +14,7 @@
 mod connections;
 mod reserve;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, io::IsTerminal as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::ConnectInfo};
 use hyper::body::Incoming;
@@ -69,20 +69,20 @@ impl Server {
     }
 
     /// Serves the standard app until `shutdown` completes, then drains in-flight requests for at
-    /// most the grace period, and cuts those left.
-    pub async fn run(
+    /// most the grace period, and cuts those left. Returns how it was asked to stop.
+    pub async fn run<S: Into<Stop>>(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+        shutdown: impl Future<Output = S> + Send + 'static,
+    ) -> std::io::Result<Stop> {
         self.run_with(http::counted_routes(), shutdown).await
     }
 
     /// Like [`Server::run`], with `routes` as the counted routes.
-    pub async fn run_with(
+    pub async fn run_with<S: Into<Stop>>(
         self,
         routes: Vec<http::Route>,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+        shutdown: impl Future<Output = S> + Send + 'static,
+    ) -> std::io::Result<Stop> {
         let Server {
             listener,
             state,
@@ -91,16 +91,26 @@ impl Server {
             limits,
             refused,
         } = self;
+        let stopped = Arc::new(std::sync::OnceLock::new());
         let signal = {
-            let state = state.clone();
+            let (state, stopped) = (state.clone(), stopped.clone());
             async move {
-                shutdown.await;
+                let stop = shutdown.await.into();
+                let _ = stopped.set(stop);
                 state.begin_shutdown();
-                tracing::info!(
-                    drain_seconds = drain.as_secs_f64(),
-                    "shutting down: /readyz answers 503; still serving during the drain delay"
-                );
-                tokio::time::sleep(drain).await;
+                match stop {
+                    Stop::Drain => {
+                        tracing::info!(
+                            drain_seconds = drain.as_secs_f64(),
+                            "shutting down: /readyz answers 503; still serving during the drain delay"
+                        );
+                        tokio::time::sleep(drain).await;
+                    }
+                    Stop::Now => {
+                        tracing::info!("shutting down now: /readyz answers 503; no drain delay");
+                        stop.tell("shutting down now (the drain delay is for SIGTERM)");
+                    }
+                }
             }
         };
         let app = http::router(state.clone(), routes);
@@ -114,12 +124,17 @@ impl Server {
         };
         accept_until(&listener, &limits, &accepted, &connections, signal).await;
         drop(listener);
+        let stop = stopped.get().copied().unwrap_or(Stop::Drain);
         tracing::info!(
             grace_seconds = grace.as_secs_f64(),
             "listener closed: no new connections; waiting for requests in flight"
         );
-        connections.shut_down(grace, &state.unanswered).await;
-        Ok(())
+        stop.tell(&format!(
+            "listener closed; waiting up to {} for requests in flight",
+            humantime::format_duration(grace)
+        ));
+        connections.shut_down(grace, &state.unanswered, stop).await;
+        Ok(stop)
     }
 }
 
@@ -254,27 +269,67 @@ async fn accept_failed(err: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(%err, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+/// How the app was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// By a supervisor (SIGTERM, from Kubernetes say): readiness fails, then the app keeps serving
+    /// for the drain delay so that load balancers see it leave, then stops.
+    Drain,
+    /// By a person (Ctrl-C, or any signal while stdin is a terminal): no drain delay, and each
+    /// step is told on stderr, since the log may go to a file.
+    Now,
+}
+
+impl Stop {
+    /// Tells a shutdown step on stderr when a person is waiting for it.
+    pub fn tell(self, step: &str) {
+        if self == Stop::Now {
+            // One write of a whole line; a closed stderr is no reason to stop stopping.
+            let line = format!("prom-metrics-app: {step}\n");
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    }
+}
+
+/// A shutdown future without an answer (a test's channel, say) asks for the supervisor's way.
+impl From<()> for Stop {
+    fn from((): ()) -> Self {
+        Stop::Drain
+    }
+}
+
+/// Completes when `signal` is received; never when there is none (it could not be installed).
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
         }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C), saying how to stop: at once for SIGINT or when stdin
+/// is a terminal (a person is waiting), with the drain delay for SIGTERM otherwise. The handlers
+/// are installed when this is called, not when it is first awaited, so that a signal sent as soon
+/// as the app says it listens is not met by the default action (the process killed outright).
+/// Call it inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = Stop> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .inspect_err(|err| tracing::error!(%err, "cannot listen for {name}"))
+            .ok()
     };
-    tokio::select! {
-        () = interrupt => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
+    async move {
+        let interactive = std::io::stdin().is_terminal();
+        let (name, stop) = tokio::select! {
+            () = received(interrupt.as_mut()) => ("SIGINT", Stop::Now),
+            () = received(terminate.as_mut()) => ("SIGTERM", if interactive { Stop::Now } else { Stop::Drain }),
+        };
+        tracing::info!("received {name}");
+        stop.tell(&format!("received {name}"));
+        stop
     }
 }

@@ -36,7 +36,7 @@ async fn a_5xx_response_marks_the_server_span_as_an_error() {
     .await
     .unwrap();
     let address = server.local_addr().unwrap();
-    tokio::spawn(server.run_with(routes, std::future::pending()));
+    tokio::spawn(server.run_with(routes, std::future::pending::<()>()));
 
     reqwest::get(format!("http://{address}/boom"))
         .await
@@ -129,7 +129,7 @@ async fn an_injected_failure_says_so_on_its_span() {
     let address = server.local_addr().unwrap();
     tokio::spawn(server.run_with(
         prom_metrics_app::http::counted_routes(),
-        std::future::pending(),
+        std::future::pending::<()>(),
     ));
 
     let response = reqwest::get(format!("http://{address}/")).await.unwrap();

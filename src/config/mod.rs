@@ -162,8 +162,8 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", value_name = "SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace_period: Duration,
 
-    /// Request paths that get no server span, comma-separated (exact paths, or prefixes ending in `*`); `none` traces every path. Counting is never affected.
-    #[arg(long, env = "TRACES_EXCLUDED_PATHS", value_name = "TRACES_EXCLUDED_PATHS", default_value = "/healthz,/readyz", value_parser = parse_paths)]
+    /// Request paths that get no server span, comma-separated (exact paths, or prefixes ending in `*`); `none` traces every path. Probes and scrapes by default. Counting is never affected.
+    #[arg(long, env = "TRACES_EXCLUDED_PATHS", value_name = "TRACES_EXCLUDED_PATHS", default_value = "/healthz,/readyz,/metrics", value_parser = parse_paths)]
     pub traces_excluded_paths: PathList,
 
     /// Base URLs that `GET /chain` calls in turn, comma-separated (`http://` or `https://`); each is called at `/chain` under its path. Empty: `/chain` answers as the last hop.
@@ -332,11 +332,12 @@ mod tests {
     }
 
     #[test]
-    fn probes_are_excluded_from_tracing_by_default() {
+    fn probes_and_scrapes_are_excluded_from_tracing_by_default() {
         let config = Config::defaults();
 
         assert!(config.traces_excluded_paths.matches("/healthz"));
         assert!(config.traces_excluded_paths.matches("/readyz"));
+        assert!(config.traces_excluded_paths.matches("/metrics"));
         assert!(!config.traces_excluded_paths.matches("/"));
         assert_eq!(config.shutdown_drain_delay, Duration::from_secs(5));
     }

@@ -8,6 +8,7 @@ use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use super::Stop;
 use crate::http::Unanswered;
 
 /// Longest wait for the cut connections to end. Cancelling is immediate unless a handler blocks
@@ -54,7 +55,7 @@ impl Connections {
 
     /// Asks every connection to finish its request and close, waits at most `grace`, then cuts
     /// the requests still in flight, which `unanswered` then records as cut.
-    pub async fn shut_down(self, grace: Duration, unanswered: &Unanswered) {
+    pub async fn shut_down(self, grace: Duration, unanswered: &Unanswered, stop: Stop) {
         let Connections {
             graceful,
             tasks,
@@ -64,6 +65,7 @@ impl Connections {
         tokio::select! {
             () = graceful.shutdown() => {
                 tracing::info!("requests drained");
+                stop.tell("requests drained");
                 return;
             }
             () = tokio::time::sleep(grace) => {}
@@ -73,6 +75,9 @@ impl Connections {
         let requests = tasks.len();
         unanswered.begin_cutting();
         cut.cancel();
+        stop.tell(&format!(
+            "grace period over: cut {requests} requests still in flight"
+        ));
         match tokio::time::timeout(CUT_TIMEOUT, tasks.wait()).await {
             Ok(()) => tracing::warn!(
                 requests,

@@ -17,6 +17,12 @@ use super::tap::{Discard, MetricsTap};
 use crate::config::{Config, Exporter, OtlpProtocol};
 use crate::tls::Roots;
 
+/// How often the console exporter prints the spans that ended: a person watching the terminal
+/// sees a request's span within half a second.
+const CONSOLE_EVERY: Duration = Duration::from_millis(500);
+/// How often spans are sent to a collector, the specification's default (`OTEL_BSP_SCHEDULE_DELAY`).
+const OTLP_EVERY: Duration = Duration::from_secs(5);
+
 /// The span processor for the configured exporter, or `None` with `OTEL_EXPORTER=none`.
 pub fn span_processor(
     config: &Config,
@@ -27,6 +33,7 @@ pub fn span_processor(
         Exporter::Console => Some(bounded_processor(
             ConsoleSpanExporter::new(config.console_format),
             losses.clone(),
+            CONSOLE_EVERY,
         )),
         Exporter::Otlp => {
             let exporter = match config.otel_exporter_otlp_protocol {
@@ -37,7 +44,7 @@ pub fn span_processor(
                     http(SpanExporter::builder().with_http(), config, "v1/traces")?.build()?
                 }
             };
-            Some(bounded_processor(exporter, losses.clone()))
+            Some(bounded_processor(exporter, losses.clone(), OTLP_EVERY))
         }
     })
 }

@@ -3,7 +3,12 @@
 //! the request's OpenTelemetry context (attached by the tracing layer while the request runs).
 //! Lines go through the [`LogWriter`], whose own thread does the writing.
 
-use std::{fmt, io::Write, sync::Arc, time::SystemTime};
+use std::{
+    fmt,
+    io::{IsTerminal as _, Write},
+    sync::Arc,
+    time::SystemTime,
+};
 
 use anyhow::Context as _;
 use opentelemetry::trace::TraceContextExt;
@@ -27,9 +32,10 @@ use crate::{config::Config, dates};
 const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Installs the global subscriber: formatted lines filtered by `RUST_LOG`, written through a
-/// [`LogWriter`] that counts the lines it drops in `losses`. The returned guard writes out the
-/// buffered lines when dropped.
-pub fn init(config: &Config, losses: Arc<Losses>) -> anyhow::Result<(AccessLog, FlushGuard)> {
+/// [`LogWriter`] that counts the lines it drops in `losses`. When the log goes to a file and
+/// stdout is a terminal, the access lines are printed on the terminal too, so that a person who
+/// runs the app sees its requests. The returned guards write out the buffered lines when dropped.
+pub fn init(config: &Config, losses: Arc<Losses>) -> anyhow::Result<(AccessLog, Vec<FlushGuard>)> {
     let sink: Box<dyn Write + Send> =
         if config.log_to_stdout {
             Box::new(std::io::stdout())
@@ -41,7 +47,17 @@ pub fn init(config: &Config, losses: Arc<Losses>) -> anyhow::Result<(AccessLog, 
                 format!("cannot open the log file in LOG_DIR {}", dir.display())
             })?)
         };
-    let (writer, guard) = LogWriter::new(sink, losses).context("cannot start the log writer")?;
+    let (writer, guard) =
+        LogWriter::new(sink, losses.clone()).context("cannot start the log writer")?;
+    let mut guards = vec![guard];
+    let terminal = if !config.log_to_stdout && std::io::stdout().is_terminal() {
+        let (terminal, guard) = LogWriter::new(Box::new(std::io::stdout()), losses)
+            .context("cannot start the terminal's writer")?;
+        guards.push(guard);
+        Some(terminal)
+    } else {
+        None
+    };
     let lines = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .event_format(LineFormat)
@@ -50,7 +66,14 @@ pub fn init(config: &Config, losses: Arc<Losses>) -> anyhow::Result<(AccessLog, 
     tracing_subscriber::registry().with(lines).try_init()?;
     // `RUST_LOG` is read once, at start: whether it lets access lines through is known now.
     let enabled = tracing::enabled!(target: "access", tracing::Level::INFO);
-    Ok((AccessLog { writer, enabled }, guard))
+    Ok((
+        AccessLog {
+            writer,
+            terminal,
+            enabled,
+        },
+        guards,
+    ))
 }
 
 /// Writes the access line of each request straight to the log writer, in the format of every other
@@ -60,6 +83,8 @@ pub fn init(config: &Config, losses: Arc<Losses>) -> anyhow::Result<(AccessLog, 
 #[derive(Clone)]
 pub struct AccessLog {
     writer: LogWriter,
+    /// The terminal that also shows the access lines, if any (see [`init`]).
+    terminal: Option<LogWriter>,
     /// Whether `RUST_LOG` lets the `access` target through.
     enabled: bool,
 }
@@ -85,6 +110,9 @@ impl AccessLog {
         LINE.with_borrow_mut(|line| {
             access_line(line, method, path, status, millis, span, at);
             self.writer.append(line);
+            if let Some(terminal) = &self.terminal {
+                terminal.append(line);
+            }
         });
     }
 }

@@ -140,10 +140,12 @@ impl Losses {
     }
 }
 
-/// Wraps `exporter` in a batch processor whose queue is bounded and whose losses are counted.
+/// Wraps `exporter` in a batch processor whose queue is bounded and whose losses are counted, and
+/// which exports at least `every` (sooner when a batch is full).
 pub fn bounded_processor<E: SpanExporter + 'static>(
     exporter: E,
     losses: Arc<Losses>,
+    every: Duration,
 ) -> BoundedProcessor {
     let pending = Arc::new(AtomicUsize::new(0));
     let counting = CountingSpanExporter {
@@ -154,6 +156,7 @@ pub fn bounded_processor<E: SpanExporter + 'static>(
     };
     let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
         .with_max_queue_size(SPAN_CAPACITY)
+        .with_scheduled_delay(every)
         .build();
     let inner = BatchSpanProcessor::builder(counting)
         .with_batch_config(config)

@@ -48,7 +48,7 @@ pub struct Telemetry {
     metrics_tap: Option<MetricsTap>,
     losses: Arc<Losses>,
     access_log: AccessLog,
-    _log_guard: log_writer::FlushGuard,
+    _log_guards: Vec<log_writer::FlushGuard>,
 }
 
 impl Telemetry {
@@ -79,7 +79,7 @@ impl Telemetry {
             (None, None)
         };
 
-        let (access_log, log_guard) =
+        let (access_log, log_guards) =
             logging::init(config, losses.clone()).context("setting up logging")?;
         Ok(Self {
             tracer_provider,
@@ -87,7 +87,7 @@ impl Telemetry {
             metrics_tap,
             losses,
             access_log,
-            _log_guard: log_guard,
+            _log_guards: log_guards,
         })
     }
 
@@ -112,13 +112,14 @@ impl Telemetry {
         Some((self.meter_provider.as_ref()?, self.metrics_tap.clone()?))
     }
 
-    /// Flushes and shuts down the providers, both together bounded by `timeout`. The exporters
-    /// block the calling thread while the gRPC client needs the runtime, hence `spawn_blocking`.
-    pub async fn shutdown(self, timeout: Duration) {
+    /// Flushes and shuts down the providers, both together bounded by `timeout`; each step is
+    /// also told to `tell` (stderr, for a person at a terminal). The exporters block the calling
+    /// thread while the gRPC client needs the runtime, hence `spawn_blocking`.
+    pub async fn shutdown(self, timeout: Duration, tell: impl Fn(&str)) {
         let Telemetry {
             tracer_provider,
             meter_provider,
-            _log_guard,
+            _log_guards,
             ..
         } = self;
         let deadline = Instant::now() + timeout;
@@ -135,17 +136,24 @@ impl Telemetry {
         });
         // The SDK's own bounds are per step; this one holds for the whole flush.
         match tokio::time::timeout_at(deadline.into(), flush).await {
-            Ok(Ok(())) => tracing::info!("telemetry flushed"),
+            Ok(Ok(())) => {
+                tracing::info!("telemetry flushed");
+                tell("telemetry flushed");
+            }
             Ok(Err(err)) => tracing::warn!(%err, "telemetry shutdown task failed"),
-            Err(_) => tracing::warn!(
-                timeout_seconds = timeout.as_secs_f64(),
-                "telemetry flush took too long: what was not exported is lost"
-            ),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_seconds = timeout.as_secs_f64(),
+                    "telemetry flush took too long: what was not exported is lost"
+                );
+                tell("telemetry flush took too long: what was not exported is lost");
+            }
         }
         // The last line: dropping the guard writes out the buffered lines and stops the writer,
         // within a bound, so that a stuck stdout cannot hold up the exit.
         tracing::info!("exiting");
-        drop(_log_guard);
+        tell("exiting");
+        drop(_log_guards);
     }
 }
 

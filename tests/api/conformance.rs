@@ -161,7 +161,7 @@ async fn spans_over_http_carry_the_http_conventions_attributes_and_nothing_else(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn probes_get_no_span_by_default_and_every_other_path_does() {
+async fn probes_and_scrapes_get_no_span_by_default_and_every_other_path_does() {
     let spans = spans_exported_over("grpc").await;
     let (address, received) = otlp::start_grpc(None).await;
     let app = spawn_binary(&[
@@ -169,13 +169,13 @@ async fn probes_get_no_span_by_default_and_every_other_path_does() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{address}")),
     ]);
 
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/"] {
         reqwest::get(app.url(path)).await.unwrap();
     }
     terminate(app).await;
 
     let names: Vec<String> = received.spans().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["GET /metrics"], "probes are not traced");
+    assert_eq!(names, ["GET /"], "probes and scrapes are not traced");
     assert!(spans.iter().any(|s| s.name == "GET /view_metrics"));
 }
 
@@ -204,7 +204,8 @@ async fn excluded_paths_are_configurable_and_never_change_counting() {
     let names: BTreeSet<String> = received.spans().into_iter().map(|s| s.name).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["GET /healthz".to_string(), "GET /metrics".to_string()])
+        BTreeSet::from(["GET /healthz".to_string(), "GET /metrics".to_string()]),
+        "a list set by hand replaces the default: /metrics is traced again"
     );
     let metrics = crate::helpers::parse_exposition(&metrics);
     assert_eq!(crate::helpers::value(&metrics, "http_requests_total"), 2.0);

@@ -24,7 +24,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Starts the shutdown when used or dropped.
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<prom_metrics_app::server::Stop>>>,
 }
 
 /// Starts the standard app.
@@ -152,6 +152,7 @@ pub struct Binary {
     pub child: Child,
     pub address: SocketAddr,
     pub stdout: Arc<std::sync::Mutex<String>>,
+    pub stderr: Arc<std::sync::Mutex<String>>,
 }
 
 /// The command for the binary, with a clean environment apart from `PATH`.
@@ -204,11 +205,20 @@ pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
             break address.trim().parse().expect("a socket address");
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    let errors = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = errors.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
     Binary {
         child,
         address,
         stdout: captured,
+        stderr: errors,
     }
 }
 
@@ -239,6 +249,11 @@ impl Binary {
     /// What the process wrote to stdout so far.
     pub fn stdout(&self) -> String {
         self.stdout.lock().unwrap().clone()
+    }
+
+    /// What the process wrote to stderr so far, after its `listening on` line.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 }
 

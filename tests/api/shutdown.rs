@@ -249,3 +249,147 @@ async fn a_request_cut_at_the_end_of_the_grace_is_counted_once_as_a_5xx_shutdown
         "{text}"
     );
 }
+
+/// The shutdown steps that a person sees on stderr, in order.
+const STEPS_ON_STDERR: [&str; 6] = [
+    "received SIGINT",
+    "shutting down now",
+    "listener closed",
+    "requests drained",
+    "telemetry flushed",
+    "exiting",
+];
+
+/// Whether `text` holds `steps` in this order.
+fn in_order(text: &str, steps: &[&str]) -> bool {
+    let mut rest = text;
+    steps.iter().all(|step| match rest.find(step) {
+        Some(at) => {
+            rest = &rest[at..];
+            true
+        }
+        None => false,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_skips_the_drain_delay_and_tells_each_step_on_stderr() {
+    let logs = std::env::temp_dir().join(format!("pma-ctrl-c-{}", std::process::id()));
+    let mut binary = spawn_binary(&[
+        ("SHUTDOWN_DRAIN_DELAY", "5s"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", logs.to_str().unwrap()),
+    ]);
+    assert_eq!(reqwest::get(binary.url("/")).await.unwrap().status(), 200);
+
+    let start = std::time::Instant::now();
+    binary.signal(libc::SIGINT);
+    let code = tokio::task::spawn_blocking(move || {
+        let code = binary.wait_exit(Duration::from_secs(10));
+        (code, binary.stderr())
+    })
+    .await
+    .unwrap();
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_dir_all(&logs);
+
+    let (code, stderr) = code;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(in_order(&stderr, &STEPS_ON_STDERR), "{stderr}");
+    assert!(
+        stderr.lines().all(|l| l.starts_with("prom-metrics-app")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_without_a_terminal_keeps_the_drain_delay_and_stays_quiet_on_stderr() {
+    let mut binary = spawn_binary(&[("SHUTDOWN_DRAIN_DELAY", "1s")]);
+
+    let start = std::time::Instant::now();
+    binary.signal(libc::SIGTERM);
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let code = binary.wait_exit(Duration::from_secs(10));
+        (code, binary.stderr())
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(code, Some(0));
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "the drain delay was kept"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Runs the binary with a terminal as its stdin, stdout and stderr (`script` from util-linux),
+/// sends one request, then SIGTERM; returns everything the terminal showed.
+fn on_a_terminal(envs: &[(&str, &str)]) -> String {
+    let port = crate::helpers::free_port();
+    let logs = std::env::temp_dir().join(format!("pma-terminal-{}-{port}", std::process::id()));
+    let mut command = std::process::Command::new("script");
+    command
+        .args(["--quiet", "--flush", "--return", "--command"])
+        .arg(format!("exec {}", env!("CARGO_BIN_EXE_prom-metrics-app")))
+        .arg("/dev/null")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("OTEL_EXPORTER", "none")
+        .env("LOG_DIR", &logs)
+        .env("SHUTDOWN_DRAIN_DELAY", "5s")
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn().expect("script is installed (util-linux)");
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while reqwest::blocking::get(&url).map(|r| r.status()).ok() != Some(reqwest::StatusCode::OK) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The app is the child of `script` (its shell execs it); SIGTERM goes to the app, as a
+    // supervisor would send it.
+    let app = std::process::Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&app.stdout).trim().to_string();
+    let start = std::time::Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_dir_all(&logs);
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "took {elapsed:?}: {shown}"
+    );
+    shown
+}
+
+#[test]
+fn on_a_terminal_the_access_line_is_shown_and_any_stop_is_immediate_and_told() {
+    let shown = on_a_terminal(&[]);
+
+    assert!(shown.contains("access: GET / 200"), "{shown}");
+    assert!(
+        in_order(
+            &shown,
+            &["received SIGTERM", "shutting down now", "exiting"]
+        ),
+        "{shown}"
+    );
+}

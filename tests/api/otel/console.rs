@@ -294,3 +294,30 @@ async fn otlp_json_format_prints_each_export_as_one_json_line() {
     let resource = &last["resourceMetrics"][0]["resource"]["attributes"];
     assert!(attribute(resource, "service.instance.id").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_span_is_printed_within_a_second_of_its_request() {
+    let logs = std::env::temp_dir().join(format!("pma-console-{}", std::process::id()));
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "console"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", logs.to_str().unwrap()),
+    ]);
+
+    reqwest::get(binary.url("/index")).await.unwrap();
+    let answered = std::time::Instant::now();
+    let printed = eventually(Duration::from_secs(10), || async {
+        binary
+            .stdout()
+            .contains("span \"GET /index\"")
+            .then(|| answered.elapsed())
+    })
+    .await
+    .expect("the span is printed");
+    let _ = std::fs::remove_dir_all(&logs);
+
+    assert!(
+        printed < Duration::from_secs(1),
+        "printed after {printed:?}"
+    );
+}
