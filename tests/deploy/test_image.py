@@ -176,3 +176,43 @@ def test_the_container_serves_on_loopback_passes_its_healthcheck_and_writes_noth
     # Logs went to stdout, as the image's LOG_TO_STDOUT says, and no file appeared in the image.
     assert "access" in output and "GET / 200" in output, output
     assert files_in(container) == before
+
+
+def descendants(pid):
+    """Every process below `pid`, children first."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    found = []
+    for child in children:
+        found.append(int(child))
+        found.extend(descendants(child))
+    return found
+
+
+def test_sigterm_to_the_app_in_a_buildah_container_stops_it_gracefully(container):
+    # buildah's chroot runtime forwards no signal: on SIGTERM or SIGINT of its own it kills the
+    # container's process outright. The graceful stop is a SIGTERM to the app itself, as the
+    # deployment guide says (`pkill -TERM -f '^/prom-metrics-app$'`).
+    listen = f"127.0.0.1:{free_port()}"
+    runner = subprocess.Popen(
+        ["buildah", *STORAGE, "run", "--isolation", "chroot", "--user", USER,
+         "--env", f"LISTEN_ADDR={listen}", "--env", "OTEL_EXPORTER=none",
+         "--env", "SHUTDOWN_DRAIN_DELAY=0", container, "--", "/prom-metrics-app"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(f"http://{listen}/healthz")
+        apps = [
+            pid for pid in descendants(runner.pid)
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"/prom-metrics-app"
+        ]
+        assert len(apps) == 1, apps
+        os.kill(apps[0], 15)
+        output, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+    assert runner.returncode == 0, output
+    steps = ["received SIGTERM", "listener closed", "requests drained", "telemetry flushed", "exiting"]
+    positions = [output.find(step) for step in steps]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), output
