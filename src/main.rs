@@ -59,7 +59,7 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
     if !ignored.is_empty() {
         tracing::warn!(
             variables = %ignored.join(","),
-            "ignoring OpenTelemetry variables that this app does not support (see the README's configuration table)"
+            "ignoring OpenTelemetry variables that this app does not support (see docs/configuration.md)"
         );
     }
     // Counted by the server, exported by the backend.

@@ -189,15 +189,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_readme_gives_the_bound_on_server_series() {
+    fn the_telemetry_doc_gives_the_bound_on_server_series() {
         let bound = max_server_series();
 
         let shown = format!("{},{:03}", bound / 1000, bound % 1000);
 
-        let readme = include_str!("../../README.md");
+        let doc = include_str!("../../docs/telemetry.md");
         assert!(
-            readme.contains(&format!("at most **{shown}** series")),
-            "the README should give {shown}"
+            doc.contains(&format!("at most **{shown}** series")),
+            "docs/telemetry.md should give {shown}"
         );
     }
 }

@@ -142,7 +142,7 @@ impl Report {
         ))
     }
 
-    /// The report as one JSON object (the README lists the fields).
+    /// The report as one JSON object (docs/testing-pipelines.md lists the fields).
     pub fn to_json(&self) -> Value {
         let statuses: serde_json::Map<String, Value> = self
             .statuses

@@ -1,4 +1,4 @@
-//! Exported telemetry exactly as OpenTelemetry's HTTP semantic conventions and the README say:
+//! Exported telemetry exactly as OpenTelemetry's HTTP semantic conventions and docs/telemetry.md say:
 //! the attributes of every span and metric point as an independent receiver gets them, and
 //! settings that take effect as documented (a flag beats its variable; the app is the only reader
 //! of its variables).
@@ -11,7 +11,7 @@ use crate::{
     otlp::{self, Received, SpanView},
 };
 
-/// Every attribute a server span may carry; the README lists the same.
+/// Every attribute a server span may carry; docs/telemetry.md lists the same.
 const SERVER_SPAN_ATTRIBUTES: [&str; 16] = [
     "client.address",
     "error.type",

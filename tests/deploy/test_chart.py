@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+import markdown_text as markdown
 from conftest import RunningApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -700,11 +701,10 @@ def test_dashboard_config_map_holds_deploy_dashboard(chart):
 # --- Environment ---------------------------------------------------------------------------------
 
 
-def readme_variables():
-    """Variables of the app's configuration table in the top-level README."""
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([A-Z_]+)` \|", section, re.MULTILINE))
+def documented_variables():
+    """Variables of the server's settings table in docs/configuration.md."""
+    text = markdown.section((REPO / "docs/configuration.md").read_text(), "Settings of the server")
+    return {markdown.unquote(row[0]) for row in markdown.table(text)}
 
 
 def test_every_setting_renders_to_its_variable(chart):
@@ -747,11 +747,11 @@ def test_every_setting_renders_to_its_variable(chart):
         "OTEL_EXPORTER_OTLP_HEADERS": None,  # from the Secret, see below
         "SSL_CERT_FILE": "/etc/ssl/custom/ca.crt",
     }
-    # Every variable of the app's configuration table is covered (LOG_DIR only without stdout
+    # Every variable of docs/configuration.md's table is covered (LOG_DIR only without stdout
     # logging, see test_writable_log_folder_is_an_empty_dir_when_not_logging_to_stdout). The
     # /metrics credentials come from a Secret as a file (metricsAuth, tested on its own), never as
     # a value in the pod spec; basic authentication is left to extraEnv.
-    assert readme_variables() - set(env) == {
+    assert documented_variables() - set(env) == {
         "LOG_DIR",
         "METRICS_AUTH_TOKEN",
         "METRICS_AUTH_TOKEN_FILE",

@@ -150,7 +150,7 @@ traces and /chain's report tell the two apart.
 {{- end }}
 
 {{/*
-The settings of one instance as [variable, value] pairs, in the README's order, from a dict:
+The settings of one instance as [variable, value] pairs, in the order of docs/configuration.md, from a dict:
 config (the `config` values in force), where (their place in values.yaml, for error messages) and
 root. An empty value leaves the variable out, so the app's own default applies.
 */}}
