@@ -1,10 +1,14 @@
 // Refreshes /view_metrics in place: every few seconds it reads /view_metrics?format=json and
-// updates the counters, the bars, the quantiles and the tables. Values are written with
-// textContent, never as HTML. Without JavaScript the page shows the values it was served with.
+// updates the summary cards, the counters, the bars, the quantiles and the tables. Values are
+// written with textContent, never as HTML. Without JavaScript the page shows the values it was
+// served with.
 "use strict";
 
 (function () {
   var INTERVAL_MS = 3000;
+  // The last sample of the request counter and when it was read or collected: the page's own
+  // values first (from the rate card's data attributes), then each snapshot's.
+  var previous = null;
 
   function text(id, value) {
     var element = document.getElementById(id);
@@ -17,13 +21,75 @@
     return value === null || value === undefined ? "n/a" : value.toFixed(4);
   }
 
-  function cell(row, value, numeric) {
+  function cell(row, value, numeric, label) {
     var td = document.createElement("td");
     if (numeric) {
       td.className = "num";
     }
+    if (label) {
+      td.setAttribute("data-label", label);
+    }
     td.textContent = value;
     row.appendChild(td);
+  }
+
+  function sample(requests, at) {
+    return isFinite(requests) && isFinite(at) ? { requests: requests, at: at } : null;
+  }
+
+  function pageSample() {
+    var card = document.getElementById("rate-card");
+    if (!card) {
+      return null;
+    }
+    return sample(
+      Number(card.getAttribute("data-requests")),
+      Date.parse(card.getAttribute("data-at"))
+    );
+  }
+
+  // Requests per second between two samples. A sample no newer than the last (the otel backend
+  // between two collections) waits for the next; a counter that went down (a restart) starts over.
+  function updateRate(snapshot) {
+    var current = sample(
+      snapshot.counters.http_requests_total,
+      Date.parse(snapshot.collected_at || snapshot.timestamp)
+    );
+    if (!current) {
+      return;
+    }
+    if (previous && current.at > previous.at && current.requests >= previous.requests) {
+      var seconds = (current.at - previous.at) / 1000;
+      text("rate", ((current.requests - previous.requests) / seconds).toFixed(2));
+      text("rate-detail", "over the last " + seconds.toFixed(1) + " s");
+      previous = current;
+    } else if (!previous || current.at < previous.at || current.requests < previous.requests) {
+      previous = current;
+    }
+  }
+
+  // The share of requests that failed, and how the error card is marked: as the page does.
+  function updateErrors(counters) {
+    var requests = counters.http_requests_total;
+    var e4 = counters.http_error_4xx_total;
+    var e5 = counters.http_error_5xx_total;
+    text("requests", requests);
+    text("errors-4xx", e4);
+    text("errors-5xx", e5);
+    text("error-ratio", requests > 0 ? (((e4 + e5) / requests) * 100).toFixed(1) + "%" : "n/a");
+    var card = document.getElementById("errors-card");
+    if (card) {
+      var state = e5 > 0 ? "bad" : e4 > 0 ? "warn" : "";
+      if (state) {
+        card.setAttribute("data-state", state);
+      } else {
+        card.removeAttribute("data-state");
+      }
+    }
+  }
+
+  function statusClass(status) {
+    return status >= 500 ? "s5xx" : status >= 400 ? "s4xx" : "";
   }
 
   function updateCounters(counters) {
@@ -85,12 +151,16 @@
     var fresh = document.createElement("tbody");
     series.forEach(function (s) {
       var row = document.createElement("tr");
+      var status = statusClass(s.http_response_status_code);
+      if (status) {
+        row.className = status;
+      }
       cell(row, s.http_route, false);
-      cell(row, s.http_request_method, false);
-      cell(row, s.http_response_status_code, true);
-      cell(row, s.count, true);
-      cell(row, seconds(s.quantiles.p50), true);
-      cell(row, seconds(s.quantiles.p99), true);
+      cell(row, s.http_request_method, false, "Method");
+      cell(row, s.http_response_status_code, true, "Status");
+      cell(row, s.count, true, "Count");
+      cell(row, seconds(s.quantiles.p50), true, "p50 (s)");
+      cell(row, seconds(s.quantiles.p99), true, "p99 (s)");
       fresh.appendChild(row);
     });
     body.parentNode.replaceChild(fresh, body);
@@ -122,6 +192,8 @@
       }
     }
     updateCounters(snapshot.counters);
+    updateErrors(snapshot.counters);
+    updateRate(snapshot);
     updateChart(snapshot.request_processing_seconds.buckets);
     text("histogram-count", snapshot.request_processing_seconds.count);
     text("histogram-sum", snapshot.request_processing_seconds.sum.toFixed(6));
@@ -152,5 +224,6 @@
       });
   }
 
+  previous = pageSample();
   setInterval(poll, INTERVAL_MS);
 })();

@@ -24,7 +24,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{error::AppError, state::AppState};
+use super::{
+    error::AppError,
+    nav::{Nav, Page},
+    state::AppState,
+};
 use instance::Chain;
 use path::{MAX_DEPTH, PATH_HEADER, parse_path};
 
@@ -43,7 +47,7 @@ pub async fn get_chain(State(state): State<AppState>, headers: HeaderMap) -> Res
     if json {
         report::json_response(&hop)
     } else {
-        report::html_response(&hop)
+        report::html_response(&hop, Nav::new(Some(Page::Chain), &state.about))
     }
 }
 

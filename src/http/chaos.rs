@@ -20,7 +20,11 @@ use opentelemetry::{Context, KeyValue, trace::TraceContextExt as _};
 use serde::Deserialize;
 use tower::{Layer, Service, layer::layer_fn};
 
-use super::{error::AppError, state::AppState};
+use super::{
+    error::AppError,
+    nav::{Nav, Page},
+    state::AppState,
+};
 use crate::chaos::{Chaos, ChaosSettings, Decision};
 
 /// Header of an answer that chaos made, so that a client can tell it from a real failure.
@@ -192,6 +196,7 @@ fn log_settings(settings: &ChaosSettings, message: &str) {
 #[derive(Template)]
 #[template(path = "chaos.html")]
 struct ChaosPage {
+    nav: Nav,
     settings: ChaosSettings,
     message: Option<String>,
     error: Option<String>,
@@ -200,6 +205,7 @@ struct ChaosPage {
 /// `GET /chaos`: the settings as a form.
 pub async fn get_chaos_page(State(state): State<AppState>) -> Result<Html<String>, AppError> {
     render(ChaosPage {
+        nav: Nav::new(Some(Page::Chaos), &state.about),
         settings: state.chaos.settings(),
         message: None,
         error: None,
@@ -225,6 +231,7 @@ pub async fn post_chaos_page(
             (
                 StatusCode::OK,
                 ChaosPage {
+                    nav: Nav::new(Some(Page::Chaos), &state.about),
                     settings,
                     message: Some("Settings applied.".to_string()),
                     error: None,
@@ -234,6 +241,7 @@ pub async fn post_chaos_page(
         Err(error) => (
             StatusCode::BAD_REQUEST,
             ChaosPage {
+                nav: Nav::new(Some(Page::Chaos), &state.about),
                 settings: state.chaos.settings(),
                 message: None,
                 error: Some(error),

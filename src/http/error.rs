@@ -9,9 +9,13 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
+use super::nav::Nav;
+
 #[derive(Template)]
 #[template(path = "500.html")]
-struct ServerErrorPage;
+struct ServerErrorPage {
+    nav: Nav,
+}
 
 /// A failure of a handler, mapped to a response.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,8 @@ impl IntoResponse for AppError {
 
 /// The HTML 500 page.
 pub fn server_error() -> Response {
-    page_with_status(StatusCode::INTERNAL_SERVER_ERROR, &ServerErrorPage)
+    let nav = Nav::without_state();
+    page_with_status(StatusCode::INTERNAL_SERVER_ERROR, &ServerErrorPage { nav })
 }
 
 /// `template` rendered as an HTML page with `status`; the bare reason if it cannot be rendered.

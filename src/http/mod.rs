@@ -17,6 +17,7 @@ pub mod chain;
 pub mod chaos;
 mod error;
 pub mod headers;
+mod nav;
 mod pages;
 mod probes;
 pub mod request;

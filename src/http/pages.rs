@@ -18,6 +18,7 @@ use opentelemetry::{
 use super::{
     about::About,
     error::{AppError, page_with_status},
+    nav::{Nav, Page},
     state::AppState,
 };
 
@@ -29,18 +30,22 @@ pub const DEFAULT_TASK_SECONDS: f64 = 5.0;
 #[derive(Template)]
 #[template(path = "index.html")]
 struct HomePage<'a> {
+    nav: Nav,
     about: &'a About,
 }
 
 #[derive(Template)]
 #[template(path = "do_task.html")]
 struct TaskPage {
+    nav: Nav,
     seconds: f64,
 }
 
 #[derive(Template)]
 #[template(path = "404.html")]
-struct NotFoundPage;
+struct NotFoundPage {
+    nav: Nav,
+}
 
 fn render(template: &impl Template) -> Result<Html<String>, AppError> {
     template
@@ -61,7 +66,8 @@ pub fn home(state: &AppState) -> Bytes {
 
 /// The home page: what it shows is fixed at start, so it is rendered once, not per request.
 pub fn home_page(about: &About) -> Bytes {
-    match (HomePage { about }).render() {
+    let nav = Nav::new(Some(Page::Home), about);
+    match (HomePage { nav, about }).render() {
         Ok(html) => Bytes::from(html),
         Err(err) => {
             tracing::error!(%err, "rendering the home page");
@@ -86,7 +92,10 @@ pub async fn do_task(
         .with_context(work.clone())
         .await;
     work.span().end();
-    render(&TaskPage { seconds })
+    render(&TaskPage {
+        nav: Nav::new(Some(Page::DoTask), &state.about),
+        seconds,
+    })
 }
 
 /// Reads `seconds` from the query string: a number from 0 to [`MAX_TASK_SECONDS`].
@@ -108,8 +117,9 @@ fn task_seconds(query: Option<&str>) -> Result<f64, AppError> {
 }
 
 /// Any unknown path: the HTML 404 page.
-pub async fn not_found() -> Response {
-    page_with_status(StatusCode::NOT_FOUND, &NotFoundPage)
+pub async fn not_found(State(state): State<AppState>) -> Response {
+    let nav = Nav::new(None, &state.about);
+    page_with_status(StatusCode::NOT_FOUND, &NotFoundPage { nav })
 }
 
 /// The stylesheet of every page, embedded so pages look right offline.

@@ -13,20 +13,25 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{about::About, error::AppError, state::AppState};
+use super::{
+    about::About,
+    error::AppError,
+    nav::{Nav, Page},
+    state::AppState,
+};
 use crate::metrics::{Bucket, Process, Series, Snapshot, histogram_quantile};
 
 /// The version of the JSON snapshot's shape (`docs/view_metrics.schema.json`); raised on any
 /// change that could break a reader.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Height of the chart's plot area and the y of its baseline, in SVG units; the script uses the
+/// Height of the chart's plot area and the y of its baseline, in pixels; the script uses the
 /// same numbers, read from the `<svg>` element's data attributes.
 const PLOT_HEIGHT: f64 = 160.0;
 const BASELINE: f64 = 180.0;
-const BAR_STEP: f64 = 40.0;
-const BAR_WIDTH: f64 = 30.0;
-const PLOT_LEFT: f64 = 10.0;
+/// Each bucket gets an equal share of the chart's width, in percent, so that the chart fills
+/// whatever width it has with its text at its own size; a bar fills this part of its share.
+const BAR_FILL: f64 = 0.7;
 
 /// Shown instead of a time before the SDK's first collection; the script writes the same.
 const NOT_COLLECTED: &str = "none yet";
@@ -50,7 +55,7 @@ pub async fn get_view_metrics(
         let body = SnapshotJson::new(&snapshot, &state.about, now);
         return Ok((headers, Json(body)).into_response());
     }
-    let page = MetricsPage::new(&snapshot, &state.about);
+    let page = MetricsPage::new(&snapshot, &state.about, now);
     let html = page
         .render()
         .map_err(|err| AppError::Internal(format!("rendering /view_metrics: {err}")))?;
@@ -240,11 +245,13 @@ fn seconds(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
 }
 
-/// One bar of the chart: a bucket's own count, not the cumulative one.
+/// One bar of the chart: a bucket's own count, not the cumulative one. `x`, `width` and
+/// `label_x` are percentages of the chart's width, `y` and `height` pixels.
 struct Bar {
     le: String,
     count: u64,
     x: String,
+    width: String,
     y: String,
     height: String,
     label_x: String,
@@ -257,6 +264,8 @@ struct BucketRow {
 }
 
 struct SeriesRow {
+    /// `s4xx` or `s5xx` for an error status, which the page colours.
+    class: &'static str,
     route: String,
     method: String,
     status: u16,
@@ -275,6 +284,7 @@ struct ProcessRow {
 #[derive(Template)]
 #[template(path = "view_metrics.html")]
 struct MetricsPage<'a> {
+    nav: Nav,
     about: &'a About,
     snapshot: &'a Snapshot,
     /// Whether the values are the SDK's last collection (the otel backend) rather than a read.
@@ -282,11 +292,16 @@ struct MetricsPage<'a> {
     /// When the values were collected, if they were.
     collected_at: Option<String>,
     as_of: String,
+    /// When the values were read or collected: the rate's first sample, with their count.
+    read_at: String,
+    /// 4xx and 5xx over all requests, as a percentage; `n/a` before the first request.
+    error_ratio: String,
+    /// `bad` with any 5xx, `warn` with 4xx only, empty without errors.
+    error_state: &'static str,
     p50: String,
     p90: String,
     p99: String,
     bars: Vec<Bar>,
-    chart_width: String,
     buckets: Vec<BucketRow>,
     series: Vec<SeriesRow>,
     process: Option<ProcessRow>,
@@ -295,7 +310,7 @@ struct MetricsPage<'a> {
 }
 
 impl<'a> MetricsPage<'a> {
-    fn new(snapshot: &'a Snapshot, about: &'a About) -> Self {
+    fn new(snapshot: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
         let own: Vec<u64> = snapshot
             .buckets
             .iter()
@@ -306,6 +321,7 @@ impl<'a> MetricsPage<'a> {
             })
             .collect();
         let highest = own.iter().copied().max().unwrap_or(0);
+        let share = 100.0 / snapshot.buckets.len().max(1) as f64;
         let bars = snapshot
             .buckets
             .iter()
@@ -313,20 +329,26 @@ impl<'a> MetricsPage<'a> {
             .enumerate()
             .map(|(i, (bucket, &count))| {
                 let height = bar_height(count, highest);
-                let x = PLOT_LEFT + i as f64 * BAR_STEP;
+                let left = i as f64 * share;
                 Bar {
                     le: bucket.label(),
                     count,
-                    x: format!("{x}"),
+                    x: format!("{:.3}%", left + share * (1.0 - BAR_FILL) / 2.0),
+                    width: format!("{:.3}%", share * BAR_FILL),
                     y: format!("{:.2}", BASELINE - height),
                     height: format!("{height:.2}"),
-                    label_x: format!("{}", x + BAR_WIDTH / 2.0),
+                    label_x: format!("{:.3}%", left + share / 2.0),
                 }
             })
             .collect::<Vec<_>>();
         let collected_at = snapshot.collected_at.map(|at| iso(unix_seconds(at)));
+        let (ratio, error_state) = errors(snapshot);
         Self {
+            nav: Nav::new(Some(Page::ViewMetrics), about),
             about,
+            read_at: iso(unix_seconds(snapshot.collected_at.unwrap_or(now))),
+            error_ratio: ratio.map_or_else(|| "n/a".to_string(), |r| format!("{:.1}%", r * 100.0)),
+            error_state,
             snapshot,
             pushed: !about.scraped(),
             as_of: collected_at
@@ -336,7 +358,6 @@ impl<'a> MetricsPage<'a> {
             p50: seconds(histogram_quantile(0.5, &snapshot.buckets)),
             p90: seconds(histogram_quantile(0.9, &snapshot.buckets)),
             p99: seconds(histogram_quantile(0.99, &snapshot.buckets)),
-            chart_width: format!("{}", PLOT_LEFT * 2.0 + bars.len() as f64 * BAR_STEP),
             bars,
             buckets: snapshot
                 .buckets
@@ -364,8 +385,26 @@ fn bar_height(count: u64, highest: u64) -> f64 {
     }
 }
 
+/// The share of requests that failed, `None` before the first, and how the page marks it: `bad`
+/// with any 5xx, `warn` with 4xx only. The script works them out the same way.
+fn errors(snapshot: &Snapshot) -> (Option<f64>, &'static str) {
+    let failed = snapshot.error_4xx + snapshot.error_5xx;
+    let ratio = (snapshot.requests > 0).then(|| failed as f64 / snapshot.requests as f64);
+    let state = match (snapshot.error_4xx, snapshot.error_5xx) {
+        (_, 1..) => "bad",
+        (1.., 0) => "warn",
+        (0, 0) => "",
+    };
+    (ratio, state)
+}
+
 fn series_row(series: &Series) -> SeriesRow {
     SeriesRow {
+        class: match series.status {
+            400..=499 => "s4xx",
+            500..=599 => "s5xx",
+            _ => "",
+        },
         route: series.route.clone(),
         method: series.method.clone(),
         status: series.status,
@@ -426,10 +465,12 @@ mod tests {
             ..Snapshot::default()
         };
 
-        let before = MetricsPage::new(&Snapshot::default(), &about)
+        let before = MetricsPage::new(&Snapshot::default(), &about, UNIX_EPOCH)
             .render()
             .unwrap();
-        let after = MetricsPage::new(&collected, &about).render().unwrap();
+        let after = MetricsPage::new(&collected, &about, UNIX_EPOCH)
+            .render()
+            .unwrap();
 
         assert!(
             before.contains("<time id=\"as-of\">none yet</time>"),
@@ -445,6 +486,21 @@ mod tests {
             after.contains("as of its last\ncollection (the values last exported)"),
             "{after}"
         );
+    }
+
+    #[test]
+    fn the_error_ratio_counts_4xx_and_5xx_and_marks_5xx_first() {
+        let snapshot = |requests, error_4xx, error_5xx| Snapshot {
+            requests,
+            error_4xx,
+            error_5xx,
+            ..Snapshot::default()
+        };
+
+        assert_eq!(errors(&snapshot(0, 0, 0)), (None, ""));
+        assert_eq!(errors(&snapshot(8, 2, 0)), (Some(0.25), "warn"));
+        assert_eq!(errors(&snapshot(8, 2, 2)), (Some(0.5), "bad"));
+        assert_eq!(errors(&snapshot(8, 0, 1)), (Some(0.125), "bad"));
     }
 
     #[test]

@@ -1,4 +1,9 @@
-//! Pages in a real headless Chromium (Debian's `chromium`), on a closed network.
+//! Pages in a real headless Chromium (Debian's `chromium`), on a closed network: through its
+//! command line (`--dump-dom`, `--screenshot`) here, and through the DevTools protocol ([`cdp`])
+//! for the layout at desktop and phone sizes ([`layout`]).
+
+mod cdp;
+mod layout;
 
 use std::{
     path::PathBuf,
@@ -120,7 +125,10 @@ async fn a_browser_visit_loads_the_styles_and_counts_exactly_one_request() {
             .unwrap(),
     );
 
-    assert!(dom.contains("Welcome to prom-metrics-app"), "{dom}");
+    assert!(
+        dom.contains("<h1>Welcome to <span class=\"name\">prom-metrics-app</span></h1>"),
+        "{dom}"
+    );
     assert!(
         stylesheet.is_some(),
         "the browser loaded the embedded stylesheet: {}",
@@ -389,7 +397,7 @@ async fn the_metrics_page_refreshes_itself_after_more_requests() {
     );
     assert!(
         dom.contains(
-            "<td>/do_task</td><td>GET</td><td class=\"num\">200</td><td class=\"num\">3</td>"
+            "<td>/do_task</td><td data-label=\"Method\">GET</td><td class=\"num\" data-label=\"Status\">200</td><td class=\"num\" data-label=\"Count\">3</td>"
         ),
         "{dom}"
     );
@@ -398,53 +406,4 @@ async fn the_metrics_page_refreshes_itself_after_more_requests() {
         .map(|c| c.parse::<u64>().unwrap())
         .sum();
     assert_eq!(counts, 5);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn screenshots_at_desktop_and_phone_sizes_are_saved() {
-    let binary = spawn_binary(&[]);
-    for path in [
-        "/",
-        "/do_task?seconds=0.01",
-        "/do_task?seconds=0.2",
-        "/no-such-page",
-        "/status/503",
-    ] {
-        reqwest::get(binary.url(path)).await.unwrap();
-    }
-    let dir = screenshots();
-
-    let mut saved = Vec::new();
-    for (page, path) in [("home", "/"), ("view_metrics", "/view_metrics")] {
-        for (size, window) in [("desktop", "1280,900"), ("phone", "390,844")] {
-            let file = dir.join(format!("{page}-{size}.png"));
-            let _ = std::fs::remove_file(&file);
-            let (url, target) = (binary.url(path), file.clone());
-            tokio::task::spawn_blocking(move || {
-                chromium(
-                    &url,
-                    &[
-                        CLOSED_NETWORK,
-                        &format!("--window-size={window}"),
-                        "--virtual-time-budget=2000",
-                        &format!("--screenshot={}", target.display()),
-                    ],
-                )
-            })
-            .await
-            .unwrap();
-            saved.push(file);
-        }
-    }
-
-    for file in saved {
-        let png = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert_eq!(&png[1..4], b"PNG");
-        assert!(
-            png.len() > 10_000,
-            "{}: {} bytes",
-            file.display(),
-            png.len()
-        );
-    }
 }

@@ -18,6 +18,7 @@ mod load;
 mod logging;
 mod otel;
 mod otlp;
+mod pages;
 mod prometheus;
 mod rotel;
 mod routes;

@@ -28,7 +28,7 @@ async fn home_and_index_answer_get_and_post_with_the_home_page() {
         );
         let body = response.text().await.unwrap();
         assert!(
-            body.contains("Welcome to prom-metrics-app"),
+            body.contains("<h1>Welcome to <span class=\"name\">prom-metrics-app</span></h1>"),
             "{method} {path}"
         );
     }

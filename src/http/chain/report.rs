@@ -16,7 +16,7 @@ use axum::{
 use serde_json::{Map, Value, json};
 
 use super::path::MAX_DEPTH;
-use crate::http::error::AppError;
+use crate::http::{error::AppError, nav::Nav};
 
 /// The longest reason kept from a downstream's report.
 const MAX_REASON: usize = 1024;
@@ -238,35 +238,47 @@ pub fn json_response(hop: &Hop) -> Response {
 /// One line of the page's table: a hop, indented by its depth.
 struct Row {
     indent: String,
-    service: String,
-    instance: String,
-    url: String,
+    /// The hop's service, or the URL called when no report came back.
+    name: String,
+    /// Whether the hop sent its report, so that `name` is its service.
+    reported: bool,
+    /// The URL called, under the service's name; `None` for this instance and when `name` is it.
+    url: Option<String>,
+    /// The hop's instance id, when it sent its report.
+    instance: Option<String>,
     status: String,
+    /// Whether the call or the hop failed.
+    failed: bool,
     millis: String,
+    /// Why it failed.
     note: String,
 }
 
 #[derive(Template)]
 #[template(path = "chain.html")]
 struct ChainPage {
+    nav: Nav,
     status: String,
     reason: Option<String>,
     rows: Vec<Row>,
 }
 
-/// The HTML page, with the hop's status.
-pub fn html_response(hop: &Hop) -> Response {
+/// The HTML page, with the hop's status and the navigation `nav`.
+pub fn html_response(hop: &Hop, nav: Nav) -> Response {
     let mut rows = vec![Row {
         indent: String::new(),
-        service: hop.service.clone(),
-        instance: hop.instance.clone(),
-        url: "this instance".to_string(),
+        name: hop.service.clone(),
+        reported: true,
+        url: None,
+        instance: Some(hop.instance.clone()),
         status: status_text(hop.status),
+        failed: hop.status >= 400,
         millis: format!("{:.1}", millis(hop.duration)),
         note: String::new(),
     }];
     add_rows(&mut rows, &hop.calls, 1);
     let page = ChainPage {
+        nav,
         status: status_text(hop.status),
         reason: hop.reason.clone(),
         rows,
@@ -278,23 +290,27 @@ pub fn html_response(hop: &Hop) -> Response {
     }
 }
 
+/// A row per call, then the calls of the hop it reached; a call that brought back no report
+/// shows the URL it called and why it failed.
 fn add_rows(rows: &mut Vec<Row>, calls: &[Call], depth: usize) {
     for call in calls {
         let hop = call.hop.as_ref();
         rows.push(Row {
             indent: format!("{}└ ", "\u{a0}\u{a0}\u{a0}".repeat(depth - 1)),
-            service: hop.map_or_else(|| "?".to_string(), |h| h.service.clone()),
-            instance: hop.map_or_else(String::new, |h| h.instance.clone()),
-            url: call.url.clone(),
+            name: hop.map_or_else(|| call.url.clone(), |h| h.service.clone()),
+            reported: hop.is_some(),
+            url: hop.map(|_| call.url.clone()),
+            instance: hop.map(|h| h.instance.clone()),
             status: call
                 .status
                 .map_or_else(|| "no answer".to_string(), status_text),
+            failed: call.failed(),
             millis: format!("{:.1}", millis(call.duration)),
-            note: call
-                .error
-                .clone()
-                .or_else(|| hop.and_then(|h| h.reason.clone()))
-                .unwrap_or_default(),
+            note: if call.failed() {
+                call.cause()
+            } else {
+                String::new()
+            },
         });
         if let Some(hop) = hop {
             add_rows(rows, &hop.calls, depth + 1);
@@ -430,7 +446,7 @@ mod tests {
         hop.calls = vec![call("http://b/chain", Some(502), None, Some(below))];
         hop.settle();
 
-        let response = html_response(&hop);
+        let response = html_response(&hop, Nav::without_state());
         assert_eq!(response.status(), 502);
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -441,5 +457,40 @@ mod tests {
         assert!(page.contains("&#60;script&#62;alert(1)"), "{page}");
         assert!(page.contains("&#60;b&#62;"), "{page}");
         assert!(page.contains("502 Bad Gateway"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_report_shows_the_url_called_and_why() {
+        let mut hop = leaf("a");
+        hop.calls = vec![
+            call("http://b/chain", Some(200), None, Some(leaf("b"))),
+            call("http://down:5000/chain", None, Some("cannot connect"), None),
+        ];
+        hop.settle();
+
+        let response = html_response(&hop, Nav::without_state());
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+
+        let failed = page
+            .split("<tr class=\"failed\">")
+            .last()
+            .and_then(|row| row.split("</tr>").next())
+            .unwrap();
+        assert!(
+            failed.contains("└ <span class=\"url\">http://down:5000/chain</span>"),
+            "{failed}"
+        );
+        assert!(failed.contains("no report"), "{failed}");
+        assert!(failed.contains(">cannot connect</td>"), "{failed}");
+        assert!(!page.contains("└ ?"), "{page}");
+        assert!(
+            page.contains(
+                "└ <span class=\"service\">b</span><span class=\"called\">http://b/chain</span>"
+            ),
+            "{page}"
+        );
     }
 }
