@@ -3,6 +3,18 @@
 //! `scratch` image, which has no CA files, and must still reach a collector with a public
 //! certificate.
 
+/// Makes `ring` the process's TLS crypto provider, once: the HTTP clients (reqwest, built without
+/// a provider of its own) use the process's default, and one provider for every client keeps
+/// `aws-lc`, a minute of C compilation, out of the build. Every function here that builds a
+/// client calls it; call it before building one any other way.
+pub fn install_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // An error means a provider is installed already: that one serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Where the root certificates come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Roots {
@@ -29,6 +41,7 @@ impl Roots {
 
 /// The embedded roots, for `reqwest`'s `tls_certs_only`.
 pub fn embedded_certificates() -> reqwest::Result<Vec<reqwest::Certificate>> {
+    install_provider();
     webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .map(|der| reqwest::Certificate::from_der(der))
@@ -60,6 +73,7 @@ pub fn embedded_pem() -> Vec<String> {
 /// where the system has no roots ("No CA certificates were loaded from the system"), even for a
 /// plain `http://` request.
 pub fn client_builder() -> reqwest::Result<reqwest::ClientBuilder> {
+    install_provider();
     let builder = reqwest::Client::builder();
     Ok(match Roots::find() {
         Roots::System => builder,

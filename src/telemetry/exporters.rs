@@ -28,6 +28,7 @@ pub fn span_processor(
     config: &Config,
     losses: &Arc<Losses>,
 ) -> anyhow::Result<Option<BoundedProcessor>> {
+    crate::tls::install_provider();
     Ok(match config.otel_exporter {
         Exporter::None => None,
         Exporter::Console => Some(bounded_processor(
@@ -58,6 +59,7 @@ pub fn with_periodic_reader(
     losses: &Arc<Losses>,
     tap: &MetricsTap,
 ) -> anyhow::Result<MeterProviderBuilder> {
+    crate::tls::install_provider();
     let interval = config.otel_metric_export_interval;
     Ok(match config.otel_exporter {
         Exporter::None => builder.with_reader(
