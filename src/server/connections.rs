@@ -8,7 +8,7 @@ use hyper_util::server::graceful::{GracefulConnection, GracefulShutdown};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::Stop;
+use super::stop::Stop;
 use crate::http::Unanswered;
 
 /// Longest wait for the cut connections to end. Cancelling is immediate unless a handler blocks
