@@ -128,7 +128,10 @@ mod tests {
     };
 
     use super::*;
-    use crate::telemetry::loss::{CountingMetricExporter, Losses};
+    use crate::telemetry::{
+        deadline::Deadline,
+        loss::{CountingMetricExporter, Losses},
+    };
 
     /// Fails every export, as a dead collector does.
     #[derive(Debug)]
@@ -204,10 +207,11 @@ mod tests {
         let tap = MetricsTap::new();
         let seen = recording(&tap);
         let losses = Arc::new(Losses::default());
-        let exporter = tap.tee(CountingMetricExporter {
-            inner: Refused,
-            losses: losses.clone(),
-        });
+        let exporter = tap.tee(CountingMetricExporter::new(
+            Refused,
+            losses.clone(),
+            Deadline::new(Duration::from_secs(5)),
+        ));
         let provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(exporter).build())
             .build();
