@@ -406,3 +406,263 @@ impl OtlpSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::config::{Config, error::one_line};
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("prom-metrics-app").chain(args.iter().copied()))
+    }
+
+    /// A CA certificate, and a certificate with its key: files in a fresh folder.
+    fn pem_files() -> (PathBuf, PathBuf, PathBuf) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pma-pem-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let files = (
+            dir.join("ca.pem"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
+        std::fs::write(&files.0, cert.pem()).unwrap();
+        std::fs::write(&files.1, cert.pem()).unwrap();
+        std::fs::write(&files.2, key.serialize_pem()).unwrap();
+        files
+    }
+
+    #[test]
+    fn every_otlp_variable_is_named_as_the_specification_spells_it() {
+        let documented = crate::config::env::documented(&Config::command());
+        let settings = [
+            "ENDPOINT",
+            "HEADERS",
+            "TIMEOUT",
+            "PROTOCOL",
+            "COMPRESSION",
+            "INSECURE",
+            "CERTIFICATE",
+            "CLIENT_KEY",
+            "CLIENT_CERTIFICATE",
+        ];
+
+        let missing: Vec<String> = ["", "TRACES_", "METRICS_", "LOGS_"]
+            .iter()
+            .flat_map(|signal| {
+                settings
+                    .iter()
+                    .map(move |setting| format!("OTEL_EXPORTER_OTLP_{signal}{setting}"))
+            })
+            .filter(|name| !documented.contains(name))
+            .collect();
+
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
+    #[test]
+    fn each_signal_takes_its_own_settings_over_the_general_ones() {
+        let config = parse(&[
+            "--otel-exporter-otlp-endpoint=http://collector:4318",
+            "--otel-exporter-otlp-protocol=http/protobuf",
+            "--otel-exporter-otlp-headers=team=sre",
+            "--otel-exporter-otlp-compression=gzip",
+            "--otel-exporter-otlp-timeout=2000",
+            "--otel-exporter-otlp-traces-protocol=grpc",
+            "--otel-exporter-otlp-traces-headers=x-key=a%20b",
+            "--otel-exporter-otlp-traces-timeout=500",
+            "--otel-exporter-otlp-metrics-endpoint=http://prometheus:9090/api/v1/otlp/v1/metrics",
+            "--otel-exporter-otlp-metrics-compression=NONE",
+            "--otel-exporter-otlp-logs-protocol=http/protobuf",
+        ])
+        .unwrap();
+
+        let traces = config.otlp(Signal::Traces);
+        let metrics = config.otlp(Signal::Metrics);
+        let logs = config.otlp(Signal::Logs);
+        assert_eq!(traces.protocol, OtlpProtocol::Grpc);
+        assert_eq!(
+            traces.endpoint.as_str(),
+            "http://collector:4318/",
+            "gRPC takes the general URL as it is"
+        );
+        assert_eq!(traces.headers.0, [("x-key".into(), "a b".into())]);
+        assert_eq!(traces.timeout, Duration::from_millis(500));
+        assert_eq!(traces.compression, Compression::Gzip);
+        assert_eq!(
+            metrics.endpoint.as_str(),
+            "http://prometheus:9090/api/v1/otlp/v1/metrics",
+            "a signal's own URL is used as given"
+        );
+        assert_eq!(metrics.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(metrics.headers.0, [("team".into(), "sre".into())]);
+        assert_eq!(metrics.timeout, Duration::from_secs(2));
+        assert_eq!(metrics.compression, Compression::None);
+        assert_eq!(logs.endpoint.as_str(), "http://collector:4318/v1/logs");
+    }
+
+    #[test]
+    fn without_any_endpoint_each_signal_gets_the_default_of_its_protocol() {
+        let config = parse(&["--otel-exporter-otlp-metrics-protocol=http/protobuf"]).unwrap();
+
+        assert_eq!(
+            config.otlp(Signal::Traces).endpoint.as_str(),
+            "http://localhost:4317/"
+        );
+        assert_eq!(
+            config.otlp(Signal::Metrics).endpoint.as_str(),
+            "http://localhost:4318/v1/metrics"
+        );
+        assert_eq!(
+            config.otlp(Signal::Metrics).compression,
+            Compression::None,
+            "uncompressed by default"
+        );
+    }
+
+    #[test]
+    fn a_signal_that_is_not_insecure_goes_over_tls_even_to_an_http_url() {
+        let config = parse(&[
+            "--otel-exporter-otlp-endpoint=http://collector:4317",
+            "--otel-exporter-otlp-metrics-insecure=false",
+        ])
+        .unwrap();
+        let general = parse(&[
+            "--otel-exporter-otlp-insecure=false",
+            "--otel-exporter-otlp-traces-insecure=true",
+        ])
+        .unwrap();
+
+        assert_eq!(config.otlp(Signal::Traces).endpoint.scheme(), "http");
+        assert_eq!(config.otlp(Signal::Metrics).endpoint.scheme(), "https");
+        assert_eq!(general.otlp(Signal::Traces).endpoint.scheme(), "http");
+        assert_eq!(general.otlp(Signal::Logs).endpoint.scheme(), "https");
+    }
+
+    #[test]
+    fn certificate_and_key_files_are_read_and_checked_at_start() {
+        let (ca, cert, key) = pem_files();
+        let (ca, cert, key) = (
+            ca.to_str().unwrap(),
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+        );
+
+        let config = parse(&[
+            &format!("--otel-exporter-otlp-certificate={ca}"),
+            &format!("--otel-exporter-otlp-client-key={key}"),
+            &format!("--otel-exporter-otlp-client-certificate={cert}"),
+            &format!("--otel-exporter-otlp-traces-certificate={cert}"),
+        ])
+        .unwrap();
+
+        let metrics = config.otlp(Signal::Metrics);
+        assert_eq!(
+            metrics.certificate.as_ref().unwrap().path,
+            PathBuf::from(ca)
+        );
+        let (client_key, chain) = metrics.identity.as_ref().unwrap();
+        assert!(client_key.pem.contains("PRIVATE KEY"));
+        assert!(chain.pem.contains("BEGIN CERTIFICATE"));
+        assert!(
+            !format!("{client_key:?}").contains("PRIVATE"),
+            "never shown"
+        );
+        let traces = config.otlp(Signal::Traces);
+        assert_eq!(traces.certificate.unwrap().path, PathBuf::from(cert));
+        for (flag, value, expected) in [
+            (
+                "--otel-exporter-otlp-certificate",
+                "/nonexistent/ca.pem",
+                "cannot read",
+            ),
+            ("--otel-exporter-otlp-certificate", key, "no certificate"),
+            (
+                "--otel-exporter-otlp-metrics-client-key",
+                cert,
+                "no private key",
+            ),
+            (
+                "--otel-exporter-otlp-logs-client-certificate",
+                "/nonexistent",
+                "cannot read",
+            ),
+        ] {
+            let err = parse(&[&format!("{flag}={value}")]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(line.contains(expected), "{line}");
+            assert!(line.contains("OTEL_EXPORTER_OTLP_"), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_client_key_and_a_client_certificate_go_together_for_each_signal() {
+        let (_, cert, key) = pem_files();
+        let key = format!("--otel-exporter-otlp-client-key={}", key.display());
+        let signal_cert = format!(
+            "--otel-exporter-otlp-logs-client-certificate={}",
+            cert.display()
+        );
+        let general_cert = format!("--otel-exporter-otlp-client-certificate={}", cert.display());
+
+        let alone = parse(&[&key]).unwrap().validate().unwrap_err();
+        let logs_only = parse(&[&key, &signal_cert])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        let both = parse(&[&key, &general_cert]).unwrap().validate();
+
+        assert!(
+            alone.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE") && alone.contains("traces"),
+            "{alone}"
+        );
+        assert!(logs_only.contains("for traces"), "{logs_only}");
+        assert_eq!(both, Ok(()));
+    }
+
+    #[test]
+    fn invalid_per_signal_values_name_their_variable() {
+        for (flag, variable) in [
+            (
+                "--otel-exporter-otlp-traces-endpoint=ftp://x",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            ),
+            (
+                "--otel-exporter-otlp-metrics-headers=bad name=x",
+                "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            ),
+            (
+                "--otel-exporter-otlp-logs-timeout=soon",
+                "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+            ),
+            (
+                "--otel-exporter-otlp-metrics-protocol=http/json",
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            ),
+            (
+                "--otel-exporter-otlp-compression=zstd",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ),
+            (
+                "--otel-exporter-otlp-traces-compression=br",
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            ),
+            (
+                "--otel-exporter-otlp-logs-insecure=maybe",
+                "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+            ),
+        ] {
+            let err = parse(&[flag]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(line.contains(variable), "{flag}: {line}");
+        }
+    }
+}

@@ -141,3 +141,202 @@ pub fn parse_max_size(value: &str) -> Result<u32, String> {
 pub fn parse_max_scale(value: &str) -> Result<i8, String> {
     parse_whole(value, -10, 20, 20).map(|n| n as i8)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+    use crate::config::{Config, error::one_line};
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("prom-metrics-app").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn each_signal_has_its_exporter_with_otel_exporter_as_the_default() {
+        let config = parse(&[
+            "--otel-exporter=console",
+            "--otel-metrics-exporter=OTLP",
+            "--otel-logs-exporter=none",
+        ])
+        .unwrap();
+        let defaults = Config::defaults();
+
+        assert_eq!(config.traces_exporter(), Exporter::Console);
+        assert_eq!(config.metrics_exporter(), Exporter::Otlp);
+        assert_eq!(config.logs_exporter(), Exporter::None);
+        assert_eq!(
+            [
+                defaults.traces_exporter(),
+                defaults.metrics_exporter(),
+                defaults.logs_exporter()
+            ],
+            [Exporter::Console; 3]
+        );
+        let err = parse(&["--otel-traces-exporter=zipkin"]).unwrap_err();
+        let line = one_line(&err, &Config::command()).unwrap();
+        assert!(line.contains("OTEL_TRACES_EXPORTER") && line.contains("console, otlp, none"));
+    }
+
+    #[test]
+    fn a_disabled_sdk_exports_nothing_whatever_the_exporters_say() {
+        let config = parse(&[
+            "--otel-exporter=otlp",
+            "--otel-traces-exporter=console",
+            "--otel-sdk-disabled=TRUE",
+        ])
+        .unwrap();
+
+        assert!(!Config::defaults().sdk.otel_sdk_disabled);
+        assert_eq!(
+            [
+                config.traces_exporter(),
+                config.metrics_exporter(),
+                config.logs_exporter()
+            ],
+            [Exporter::None; 3]
+        );
+    }
+
+    #[test]
+    fn batch_settings_default_to_the_specification_and_are_bounded() {
+        let defaults = Config::defaults().sdk;
+        let config = parse(&[
+            "--otel-bsp-schedule-delay=200",
+            "--otel-bsp-export-timeout=1500",
+            "--otel-bsp-max-queue-size=4",
+            "--otel-bsp-max-export-batch-size=2",
+        ])
+        .unwrap();
+
+        assert_eq!(defaults.otel_bsp_schedule_delay, None, "by exporter");
+        assert_eq!(defaults.otel_bsp_export_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.otel_bsp_max_queue_size, 2048);
+        assert_eq!(defaults.otel_bsp_max_export_batch_size, 512);
+        assert_eq!(
+            config.sdk.otel_bsp_schedule_delay,
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            config.sdk.otel_bsp_export_timeout,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            (
+                config.sdk.otel_bsp_max_queue_size,
+                config.sdk.otel_bsp_max_export_batch_size
+            ),
+            (4, 2)
+        );
+        for bad in [
+            "--otel-bsp-schedule-delay=0",
+            "--otel-bsp-export-timeout=soon",
+            "--otel-bsp-max-queue-size=0",
+            "--otel-bsp-max-export-batch-size=-1",
+        ] {
+            let err = parse(&[bad]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(line.contains("OTEL_BSP_"), "{line}");
+        }
+        let larger = parse(&["--otel-bsp-max-export-batch-size=4096"]).unwrap();
+        let message = larger.validate().unwrap_err();
+        assert!(message.contains("OTEL_BSP_MAX_QUEUE_SIZE"), "{message}");
+    }
+
+    #[test]
+    fn the_metric_export_timeout_and_the_attribute_count_limit_parse_with_their_defaults() {
+        let defaults = Config::defaults().sdk;
+        let config = parse(&[
+            "--otel-metric-export-timeout=250",
+            "--otel-attribute-count-limit=0",
+        ])
+        .unwrap();
+
+        assert_eq!(defaults.otel_metric_export_timeout, Duration::from_secs(30));
+        assert_eq!(defaults.otel_attribute_count_limit, 128);
+        assert_eq!(
+            config.sdk.otel_metric_export_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(config.sdk.otel_attribute_count_limit, 0);
+        for (bad, variable) in [
+            (
+                "--otel-metric-export-timeout=0",
+                "OTEL_METRIC_EXPORT_TIMEOUT",
+            ),
+            (
+                "--otel-attribute-count-limit=70000",
+                "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            ),
+        ] {
+            let err = parse(&[bad]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(line.contains(variable), "{line}");
+        }
+    }
+
+    #[test]
+    fn histogram_aggregation_size_scale_and_temporality_parse_as_named() {
+        let defaults = Config::defaults().sdk;
+        let config = parse(&[
+            "--otel-exporter-otlp-metrics-default-histogram-aggregation=BASE2_EXPONENTIAL_BUCKET_HISTOGRAM",
+            "--exponential-histogram-max-size=40",
+            "--exponential-histogram-max-scale",
+            "-3",
+            "--otel-exporter-otlp-metrics-temporality-preference=LowMemory",
+        ])
+        .unwrap();
+
+        assert_eq!(
+            defaults.otel_exporter_otlp_metrics_default_histogram_aggregation,
+            HistogramAggregation::ExplicitBucketHistogram
+        );
+        assert_eq!(
+            (
+                defaults.exponential_histogram_max_size,
+                defaults.exponential_histogram_max_scale
+            ),
+            (160, 20),
+            "the SDK's defaults"
+        );
+        assert_eq!(
+            defaults.otel_exporter_otlp_metrics_temporality_preference,
+            TemporalityPreference::Cumulative
+        );
+        assert_eq!(
+            config
+                .sdk
+                .otel_exporter_otlp_metrics_default_histogram_aggregation,
+            HistogramAggregation::Base2ExponentialBucketHistogram
+        );
+        assert_eq!(config.sdk.exponential_histogram_max_size, 40);
+        assert_eq!(config.sdk.exponential_histogram_max_scale, -3);
+        assert_eq!(
+            config.sdk.otel_exporter_otlp_metrics_temporality_preference,
+            TemporalityPreference::LowMemory
+        );
+        for (bad, variable) in [
+            (
+                "--otel-exporter-otlp-metrics-default-histogram-aggregation=summary",
+                "explicit_bucket_histogram, base2_exponential_bucket_histogram",
+            ),
+            (
+                "--exponential-histogram-max-size=1",
+                "EXPONENTIAL_HISTOGRAM_MAX_SIZE",
+            ),
+            (
+                "--exponential-histogram-max-scale=21",
+                "EXPONENTIAL_HISTOGRAM_MAX_SCALE",
+            ),
+            (
+                "--otel-exporter-otlp-metrics-temporality-preference=sometimes",
+                "cumulative, delta, lowmemory",
+            ),
+        ] {
+            let err = parse(&[bad]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(line.contains(variable), "{line}");
+        }
+    }
+}

@@ -393,7 +393,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::config::{Backend, Config, Exporter};
+    use crate::config::{Backend, Config, Exporter, HistogramAggregation};
     use crate::metrics::conformance::{self, record};
     use crate::telemetry::Losses;
 
@@ -490,6 +490,155 @@ mod tests {
         assert_eq!(kept, 11, "10 series, and one more for the overflow's place");
         assert_eq!(overflow.len(), 1, "{series:?}");
         assert_eq!(overflow[0].count, 4);
+    }
+
+    /// Like [`backend`], with every histogram base-2 exponential (at most `max_size` buckets).
+    fn exponential_backend(max_size: u32) -> (SdkMeterProvider, OtelBackend) {
+        let mut config = Config::defaults();
+        config.metrics_backend = Backend::Otel;
+        config.otel_exporter = Exporter::None;
+        config
+            .sdk
+            .otel_exporter_otlp_metrics_default_histogram_aggregation =
+            HistogramAggregation::Base2ExponentialBucketHistogram;
+        config.sdk.exponential_histogram_max_size = max_size;
+        let tap = MetricsTap::new();
+        let provider = crate::telemetry::meter_provider(
+            &config,
+            Resource::builder_empty().build(),
+            &Arc::new(Losses::default()),
+            &tap,
+            view(10, crate::telemetry::histogram_aggregation(&config)),
+        )
+        .unwrap();
+        let backend = OtelBackend::new(&provider.meter("test"), tap, Arc::default())
+            .with_max_buckets(max_size as usize);
+        (provider, backend)
+    }
+
+    #[test]
+    fn exponential_histograms_show_their_counts_sums_fine_buckets_and_quantiles() {
+        let (provider, backend) = exponential_backend(160);
+
+        for millis in [3, 30, 300] {
+            backend.record(&record(200, millis));
+        }
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        assert_eq!(snapshot.count, 3);
+        assert!((snapshot.sum - 0.333).abs() < 1e-9, "{}", snapshot.sum);
+        let last = snapshot.buckets.last().unwrap();
+        assert_eq!((last.le, last.count), (f64::INFINITY, 3));
+        let fine = snapshot
+            .buckets
+            .iter()
+            .find(|b| b.count == 1)
+            .expect("a bucket holding 3 ms alone");
+        assert!(fine.le >= 0.003 && fine.le < 0.0031, "{}", fine.le);
+        let median = crate::metrics::histogram_quantile(0.5, &snapshot.buckets).unwrap();
+        assert!((median - 0.03).abs() < 0.03 * 0.05, "{median}");
+        let series = &snapshot.series[0];
+        assert_eq!((series.route.as_str(), series.count), ("/", 3));
+        assert_eq!(series.buckets, snapshot.buckets, "the same requests");
+    }
+
+    #[test]
+    fn the_view_limit_holds_for_exponential_histograms_too() {
+        let (provider, backend) = exponential_backend(160);
+
+        for status in 200..215 {
+            backend.record(&record(status, 3));
+        }
+        provider.force_flush().unwrap();
+        let series = backend.snapshot().series;
+
+        assert_eq!(series.iter().filter(|s| s.route == "/").count(), 11);
+        let overflow: Vec<_> = series.iter().filter(|s| s.route.is_empty()).collect();
+        assert_eq!(overflow.len(), 1, "{series:?}");
+        assert_eq!(overflow[0].count, 4);
+    }
+
+    /// A backend whose reader asks for delta temporality, and what its exporter received.
+    fn delta_backend(exponential: bool) -> (SdkMeterProvider, OtelBackend, InMemoryMetricExporter) {
+        let tap = MetricsTap::new();
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporterBuilder::new()
+            .with_temporality(opentelemetry_sdk::metrics::Temporality::Delta)
+            .build();
+        let aggregation = exponential.then_some(Aggregation::Base2ExponentialHistogram {
+            max_size: 20,
+            max_scale: 20,
+            record_min_max: true,
+        });
+        let provider = SdkMeterProvider::builder()
+            .with_view(view(10, aggregation))
+            .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
+            .build();
+        let backend =
+            OtelBackend::new(&provider.meter("test"), tap, Arc::default()).with_max_buckets(20);
+        (provider, backend, exporter)
+    }
+
+    #[test]
+    fn delta_collections_are_added_up_so_the_snapshot_shows_totals() {
+        let (provider, backend, exporter) = delta_backend(false);
+
+        backend.record(&record(200, 3));
+        backend.record(&record(404, 30));
+        provider.force_flush().unwrap();
+        backend.record(&record(200, 300));
+        provider.force_flush().unwrap();
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        let exported = exporter.get_finished_metrics().unwrap();
+        let requests: Vec<u64> = exported
+            .iter()
+            .map(|metrics| {
+                metrics
+                    .scope_metrics()
+                    .flat_map(|scope| scope.metrics())
+                    .filter(|m| m.name() == "http_requests")
+                    .map(|m| match m.data() {
+                        AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                            sum.data_points().map(|p| p.value()).sum()
+                        }
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .collect();
+        assert_eq!(requests, [2, 1, 0], "deltas were exported");
+        assert_eq!(
+            (snapshot.requests, snapshot.successful, snapshot.error_4xx),
+            (3, 2, 1)
+        );
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.buckets.last().unwrap().count, 3);
+        let ok = snapshot.series.iter().find(|s| s.status == 200).unwrap();
+        assert_eq!(ok.count, 2);
+        assert!((ok.sum - 0.303).abs() < 1e-9);
+    }
+
+    #[test]
+    fn delta_exponential_histograms_of_different_scales_add_up_within_the_bucket_limit() {
+        let (provider, backend, _) = delta_backend(true);
+
+        backend.record(&record(200, 1));
+        provider.force_flush().unwrap();
+        backend.record(&record(200, 10_000));
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        assert_eq!(snapshot.count, 2);
+        assert!(
+            snapshot.buckets.len() <= 20 + 2,
+            "{}",
+            snapshot.buckets.len()
+        );
+        let quantile = |q| crate::metrics::histogram_quantile(q, &snapshot.buckets).unwrap();
+        assert!(quantile(0.25) < 0.002, "{}", quantile(0.25));
+        assert!(quantile(0.99) > 5.0, "{}", quantile(0.99));
     }
 
     #[test]
