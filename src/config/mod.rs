@@ -220,7 +220,6 @@ impl Config {
             ));
         }
         self.otlp.validate()?;
-        self.sdk.validate()?;
         self.auth.validate()
     }
 

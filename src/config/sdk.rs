@@ -59,7 +59,7 @@ pub struct SdkSettings {
     #[arg(long, env = "OTEL_BSP_MAX_QUEUE_SIZE", value_name = "OTEL_BSP_MAX_QUEUE_SIZE", default_value = "2048", value_parser = parse_queue_size)]
     pub otel_bsp_max_queue_size: usize,
 
-    /// Most spans in one export, from 1 to OTEL_BSP_MAX_QUEUE_SIZE.
+    /// Most spans in one export, from 1 to 1000000; more than OTEL_BSP_MAX_QUEUE_SIZE counts as the queue's size.
     #[arg(long, env = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", value_name = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default_value = "512", value_parser = parse_queue_size)]
     pub otel_bsp_max_export_batch_size: usize,
 
@@ -101,15 +101,11 @@ pub struct SdkSettings {
 }
 
 impl SdkSettings {
-    /// Checks the settings that go together.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.otel_bsp_max_export_batch_size > self.otel_bsp_max_queue_size {
-            return Err(format!(
-                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (--otel-bsp-max-export-batch-size) is {}, more than OTEL_BSP_MAX_QUEUE_SIZE (--otel-bsp-max-queue-size), {}: a batch is taken from the queue, so make it at most the queue's size",
-                self.otel_bsp_max_export_batch_size, self.otel_bsp_max_queue_size
-            ));
-        }
-        Ok(())
+    /// Spans in one export at most: `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, within the queue's size as
+    /// the specification requires (so a small `OTEL_BSP_MAX_QUEUE_SIZE` alone is enough).
+    pub fn span_batch_size(&self) -> usize {
+        self.otel_bsp_max_export_batch_size
+            .min(self.otel_bsp_max_queue_size)
     }
 }
 
@@ -239,9 +235,9 @@ mod tests {
             let line = one_line(&err, &Config::command()).unwrap();
             assert!(line.contains("OTEL_BSP_"), "{line}");
         }
-        let larger = parse(&["--otel-bsp-max-export-batch-size=4096"]).unwrap();
-        let message = larger.validate().unwrap_err();
-        assert!(message.contains("OTEL_BSP_MAX_QUEUE_SIZE"), "{message}");
+        let small_queue = parse(&["--otel-bsp-max-queue-size=100"]).unwrap();
+        assert_eq!(small_queue.sdk.span_batch_size(), 100, "within the queue");
+        assert_eq!(config.sdk.span_batch_size(), 2);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn span_processor(
     let exporter = config.traces_exporter();
     let batching = Batching {
         capacity: config.sdk.otel_bsp_max_queue_size,
-        batch_size: config.sdk.otel_bsp_max_export_batch_size,
+        batch_size: config.sdk.span_batch_size(),
         every: config
             .sdk
             .otel_bsp_schedule_delay

@@ -87,9 +87,9 @@ impl<E: PushMetricExporter> PushMetricExporter for Tee<E> {
         self.inner.shutdown_with_timeout(timeout)
     }
 
-    /// The exporter's own. Every exporter of the app is cumulative (the OTLP exporter's default;
-    /// `Config` removes the `OTEL_*` variable that could change it), so each collection holds the
-    /// totals since start, as `/view_metrics` shows them.
+    /// The exporter's own: cumulative, but for the OTLP exporter with
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta` or `lowmemory`, whose collections
+    /// the reader of the tap adds up.
     fn temporality(&self) -> Temporality {
         self.inner.temporality()
     }
