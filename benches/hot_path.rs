@@ -65,7 +65,7 @@ fn otel() -> (SdkMeterProvider, OtelBackend) {
         Resource::builder_empty().build(),
         &Arc::new(Losses::default()),
         &tap,
-        otel::view(max_server_series()),
+        otel::view(max_server_series(), None),
     )
     .expect("a provider without an exporter builds");
     let backend = OtelBackend::new(&provider.meter(SCOPE), tap, Arc::new(Losses::default()));

@@ -11,7 +11,7 @@ use prom_metrics_app::{
     healthcheck,
     http::{self, AppState},
     load, metrics, server,
-    telemetry::Telemetry,
+    telemetry::{self, Telemetry},
 };
 
 /// Upper bound on flushing spans and metrics at shutdown, both together.
@@ -55,7 +55,11 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
-    let telemetry = Telemetry::init(&config, metrics::otel::view(http::max_server_series()))?;
+    let view = metrics::otel::view(
+        http::max_server_series(),
+        telemetry::histogram_aggregation(&config),
+    );
+    let telemetry = Telemetry::init(&config, view)?;
     if !ignored.is_empty() {
         tracing::warn!(
             variables = %ignored.join(","),
@@ -82,7 +86,8 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         revision = prom_metrics_app::REVISION,
         %address,
         backend = %config.metrics_backend,
-        exporter = %config.otel_exporter,
+        traces_exporter = %config.traces_exporter(),
+        metrics_exporter = %config.metrics_exporter(),
         "prom-metrics-app started"
     );
     // One line on stderr whatever the log destination, so a person (or a test) sees where it

@@ -62,8 +62,8 @@ pub fn documented(command: &Command) -> Vec<String> {
 /// Removes every `OTEL_*` variable from the process environment once the configuration has read
 /// the ones it documents, so that nothing else reads them: the OpenTelemetry SDK would otherwise
 /// apply `OTEL_EXPORTER_OTLP_HEADERS` over the flag's headers, and honour variables the app does
-/// not document (`OTEL_BSP_*`, `OTEL_EXPORTER_OTLP_TRACES_*`, ...). Returns the names of those
-/// undocumented ones that were set, sorted, to warn about.
+/// not document (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_BSP_MAX_CONCURRENT_EXPORTS`, ...).
+/// Returns the names of those undocumented ones that were set, sorted, to warn about.
 ///
 /// # Safety
 ///

@@ -8,6 +8,8 @@
 //!
 //! - [`values`]: the typed values (choices and lists).
 //! - [`parse`]: the value parsers and their messages.
+//! - [`otlp`]: the OTLP exporter's settings, general and per signal.
+//! - [`sdk`]: the OpenTelemetry SDK's: exporters per signal, batching, limits, aggregation.
 //! - [`limits`], [`auth`]: the request limits and the `/metrics` credentials.
 //! - [`env`]: how the environment is read (empty values, secrets, `OTEL_*` clean-up).
 //! - [`error`]: errors as one line, and exit code 2.
@@ -16,7 +18,9 @@ pub mod auth;
 pub mod env;
 pub mod error;
 pub mod limits;
+pub mod otlp;
 pub mod parse;
+pub mod sdk;
 pub mod values;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -27,17 +31,18 @@ use url::Url;
 pub use auth::{AuthSettings, Scope};
 pub use error::EXIT_CONFIG;
 pub use limits::Limits;
+pub use otlp::{OtlpSettings, OtlpTarget, PemFile, Signal};
 pub use parse::MAX_DOWNSTREAM_TIMEOUT;
+pub use sdk::SdkSettings;
 pub use values::{
-    Backend, ConsoleFormat, Downstreams, Exporter, KeyValues, OtlpProtocol, PathList, Propagator,
-    Propagators, Sampler,
+    Backend, Compression, ConsoleFormat, Downstreams, Exporter, HistogramAggregation, KeyValues,
+    OtlpProtocol, PathList, Propagator, Propagators, Sampler, TemporalityPreference,
 };
 
 use parse::{
     parse_bool, parse_chaos_latency, parse_downstream_timeout, parse_downstreams, parse_duration,
-    parse_endpoint, parse_error_status, parse_headers, parse_interval, parse_key_values,
-    parse_listen, parse_log_filter, parse_millis, parse_paths, parse_propagators, parse_ratio,
-    parse_seed, parse_value_length_limit,
+    parse_error_status, parse_interval, parse_key_values, parse_listen, parse_log_filter,
+    parse_paths, parse_propagators, parse_ratio, parse_seed, parse_value_length_limit,
 };
 
 /// The longest latency (fixed plus jitter) that chaos may add to a request, as for `/do_task`.
@@ -57,7 +62,7 @@ pub struct Config {
     )]
     pub metrics_backend: Backend,
 
-    /// Where traces (and OTel metrics) go: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
+    /// Where traces and OTel metrics go unless OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
     #[arg(
         long,
         env = "OTEL_EXPORTER",
@@ -76,32 +81,6 @@ pub struct Config {
         ignore_case = true
     )]
     pub console_format: ConsoleFormat,
-
-    /// OTLP collector URL [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
-    pub otel_exporter_otlp_endpoint: Option<Url>,
-
-    /// `false`: send OTLP over TLS with the system's roots, even to an http:// URL; `true`: as the URL's scheme says.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_name = "OTEL_EXPORTER_OTLP_INSECURE", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
-    pub otel_exporter_otlp_insecure: bool,
-
-    /// OTLP transport: `grpc` or `http/protobuf`.
-    #[arg(
-        long,
-        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
-        value_name = "OTEL_EXPORTER_OTLP_PROTOCOL",
-        default_value = "grpc",
-        ignore_case = true
-    )]
-    pub otel_exporter_otlp_protocol: OtlpProtocol,
-
-    /// Headers sent with every OTLP export, as `key=value,key2=value2` (values URL-encoded).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_name = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = parse_headers, hide_env_values = true)]
-    pub otel_exporter_otlp_headers: Option<KeyValues>,
-
-    /// Time limit of one OTLP export, in milliseconds.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_name = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value = "10000", value_parser = parse_millis)]
-    pub otel_exporter_otlp_timeout: Duration,
 
     /// Trace sampler, as the OpenTelemetry specification names them.
     #[arg(
@@ -198,6 +177,14 @@ pub struct Config {
     #[arg(long, env = "CHAOS_SEED", value_name = "CHAOS_SEED", value_parser = parse_seed)]
     pub chaos_seed: Option<u64>,
 
+    /// The OTLP exporter (OTEL_EXPORTER_OTLP_*).
+    #[command(flatten)]
+    pub otlp: OtlpSettings,
+
+    /// The OpenTelemetry SDK (OTEL_SDK_DISABLED, OTEL_*_EXPORTER, OTEL_BSP_*, ...).
+    #[command(flatten)]
+    pub sdk: SdkSettings,
+
     /// Authentication of /metrics (METRICS_AUTH_*).
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -232,19 +219,43 @@ impl Config {
                 latency.as_secs_f64()
             ));
         }
+        self.otlp.validate()?;
         self.auth.validate()
     }
 
-    /// The OTLP endpoint, defaulting by protocol as the OpenTelemetry specification does.
+    /// The general OTLP endpoint, defaulting by protocol as the OpenTelemetry specification does.
     pub fn otlp_endpoint(&self) -> Url {
-        if let Some(url) = &self.otel_exporter_otlp_endpoint {
-            return url.clone();
+        self.otlp.endpoint(self.otlp.otel_exporter_otlp_protocol)
+    }
+
+    /// Where spans go: `OTEL_TRACES_EXPORTER`, else `OTEL_EXPORTER`; `none` with
+    /// `OTEL_SDK_DISABLED`.
+    pub fn traces_exporter(&self) -> Exporter {
+        self.exporter(self.sdk.otel_traces_exporter)
+    }
+
+    /// Where the OTel backend's metrics go: `OTEL_METRICS_EXPORTER`, else `OTEL_EXPORTER`; `none`
+    /// with `OTEL_SDK_DISABLED`.
+    pub fn metrics_exporter(&self) -> Exporter {
+        self.exporter(self.sdk.otel_metrics_exporter)
+    }
+
+    /// Where logs would go over OpenTelemetry: `OTEL_LOGS_EXPORTER`, else `OTEL_EXPORTER`; `none`
+    /// with `OTEL_SDK_DISABLED`.
+    pub fn logs_exporter(&self) -> Exporter {
+        self.exporter(self.sdk.otel_logs_exporter)
+    }
+
+    fn exporter(&self, own: Option<Exporter>) -> Exporter {
+        match self.sdk.otel_sdk_disabled {
+            true => Exporter::None,
+            false => own.unwrap_or(self.otel_exporter),
         }
-        let default = match self.otel_exporter_otlp_protocol {
-            OtlpProtocol::Grpc => "http://localhost:4317",
-            OtlpProtocol::HttpProtobuf => "http://localhost:4318",
-        };
-        Url::parse(default).expect("default endpoints are valid URLs")
+    }
+
+    /// Where and how `signal` goes over OTLP.
+    pub fn otlp(&self, signal: Signal) -> OtlpTarget {
+        self.otlp.target(signal)
     }
 
     /// The sampling ratio for the ratio samplers.
@@ -278,7 +289,7 @@ mod tests {
         assert_eq!(config.otel_exporter, Exporter::Console);
         assert_eq!(config.console_format, ConsoleFormat::Compact);
         assert_eq!(config.otlp_endpoint().as_str(), "http://localhost:4317/");
-        assert!(config.otel_exporter_otlp_insecure);
+        assert!(config.otlp.otel_exporter_otlp_insecure);
         assert!(!config.log_to_stdout);
         assert_eq!(config.listen, "0.0.0.0:5000".parse().unwrap());
         assert_eq!(config.shutdown_grace_period, Duration::from_secs(30));
@@ -429,7 +440,7 @@ mod tests {
                 prop_assert_eq!(config.limits.max_body_bytes, body);
                 prop_assert_eq!(config.limits.max_header_bytes, header);
                 prop_assert_eq!(config.chaos_seed, Some(seed));
-                prop_assert_eq!(config.otel_exporter_otlp_timeout, Duration::from_millis(millis));
+                prop_assert_eq!(config.otlp.otel_exporter_otlp_timeout, Duration::from_millis(millis));
             }
         }
     }

@@ -42,6 +42,41 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+/// Compression of OTLP export requests, on both protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    /// gzip: `grpc-encoding: gzip` over gRPC, `Content-Encoding: gzip` over HTTP.
+    Gzip,
+    /// Uncompressed.
+    None,
+}
+
+/// The aggregation of the OTel backend's histograms
+/// (`OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum HistogramAggregation {
+    /// Buckets at the app's fixed bounds, as Prometheus's classic histograms.
+    ExplicitBucketHistogram,
+    /// Base-2 exponential buckets whose scale adapts to the values recorded.
+    #[value(name = "base2_exponential_bucket_histogram")]
+    Base2ExponentialBucketHistogram,
+}
+
+/// Which instruments the OTLP metric exporter asks to be sent as deltas
+/// (`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`), as the specification defines them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemporalityPreference {
+    /// Every instrument cumulative: totals since the start.
+    Cumulative,
+    /// Counters, asynchronous counters, histograms and gauges as deltas; up-down counters
+    /// cumulative.
+    Delta,
+    /// Synchronous counters and histograms as deltas; every other instrument cumulative.
+    #[value(name = "lowmemory")]
+    LowMemory,
+}
+
 /// Trace samplers of the OpenTelemetry specification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
@@ -114,7 +149,15 @@ macro_rules! display_as_value {
     )*};
 }
 
-display_as_value!(Backend, Exporter, OtlpProtocol, Sampler);
+display_as_value!(
+    Backend,
+    Exporter,
+    OtlpProtocol,
+    Sampler,
+    Compression,
+    HistogramAggregation,
+    TemporalityPreference
+);
 
 #[cfg(test)]
 mod tests {
@@ -128,6 +171,11 @@ mod tests {
             Sampler::ParentbasedAlwaysOn.to_string(),
             "parentbased_always_on"
         );
+        assert_eq!(
+            HistogramAggregation::Base2ExponentialBucketHistogram.to_string(),
+            "base2_exponential_bucket_histogram"
+        );
+        assert_eq!(TemporalityPreference::LowMemory.to_string(), "lowmemory");
     }
 
     #[test]

@@ -3,19 +3,20 @@
 use serde::Serialize;
 use url::Url;
 
-use crate::config::{Backend, Config, Exporter, Propagator};
+use crate::config::{Backend, Config, Exporter, Propagator, Signal};
 
-/// What is running and where its telemetry goes, fixed at start. Userinfo, query and fragment
-/// are removed from the endpoint, and of `OTEL_EXPORTER_OTLP_HEADERS` only the names are kept.
+/// What is running and where its spans go, fixed at start. Userinfo, query and fragment are
+/// removed from the endpoint, and of the OTLP headers only the names are kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct About {
     /// `METRICS_BACKEND`: `prometheus` or `otel`.
     pub backend: String,
-    /// `OTEL_EXPORTER`: `otlp`, `console` or `none`.
+    /// The traces exporter (`OTEL_TRACES_EXPORTER`, else `OTEL_EXPORTER`): `otlp`, `console` or
+    /// `none` (also with `OTEL_SDK_DISABLED`).
     pub exporter: String,
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` or `http/protobuf`.
+    /// The OTLP protocol of traces: `grpc` or `http/protobuf`.
     pub protocol: String,
-    /// The OTLP endpoint without secrets; `None` unless the exporter is `otlp`.
+    /// The OTLP endpoint of traces without secrets; `None` unless the exporter is `otlp`.
     pub endpoint: Option<String>,
     /// The names of the OTLP headers set; their values are never shown.
     pub otlp_header_names: Vec<String>,
@@ -37,16 +38,18 @@ impl About {
     /// The shown configuration of `config`.
     pub fn of(config: &Config) -> Self {
         let sampler = config.otel_traces_sampler.to_string();
+        let traces = config.otlp(Signal::Traces);
         Self {
             backend: config.metrics_backend.to_string(),
-            exporter: config.otel_exporter.to_string(),
-            protocol: config.otel_exporter_otlp_protocol.to_string(),
-            endpoint: (config.otel_exporter == Exporter::Otlp)
-                .then(|| without_secrets(&config.otlp_endpoint())),
-            otlp_header_names: config
-                .otel_exporter_otlp_headers
+            exporter: config.traces_exporter().to_string(),
+            protocol: traces.protocol.to_string(),
+            endpoint: (config.traces_exporter() == Exporter::Otlp)
+                .then(|| without_secrets(&traces.endpoint)),
+            otlp_header_names: traces
+                .headers
+                .0
                 .iter()
-                .flat_map(|headers| headers.0.iter().map(|(name, _)| name.clone()))
+                .map(|(name, _)| name.clone())
                 .collect(),
             sampler: match sampler.ends_with("traceidratio") {
                 true => format!("{sampler} ({})", config.sampler_ratio()),

@@ -86,7 +86,7 @@ impl AppState {
         tracer: SdkTracer,
         access_log: Option<AccessLog>,
     ) -> Self {
-        let exporter = match config.otel_exporter {
+        let exporter = match config.traces_exporter() {
             Exporter::Console => "console",
             Exporter::Otlp => "otlp",
             Exporter::None => "none",
@@ -110,7 +110,7 @@ impl AppState {
                 tracer,
                 propagation_headers: crate::telemetry::propagation_headers(config),
                 propagator: crate::telemetry::propagator(config),
-                ids_only: (config.otel_exporter == Exporter::None).then(|| IdsOnly {
+                ids_only: (config.traces_exporter() == Exporter::None).then(|| IdsOnly {
                     sampler: crate::telemetry::sampler(config),
                     ids: RandomIdGenerator::default(),
                 }),

@@ -176,7 +176,8 @@ pub fn build(
             let meter = provider.meter(crate::telemetry::SCOPE);
             Arc::new(
                 otel::OtelBackend::new(&meter, tap, telemetry.losses())
-                    .with_refused(&meter, refused.clone()),
+                    .with_refused(&meter, refused.clone())
+                    .with_max_buckets(config.sdk.exponential_histogram_max_size as usize),
             )
         }
     }

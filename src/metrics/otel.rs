@@ -1,6 +1,9 @@
 //! The OpenTelemetry backend: the original's instruments and `http.server.request.duration`,
 //! aggregated by the SDK and pushed by its periodic reader; `/view_metrics` reads the SDK's own
-//! aggregation as that reader last collected and exported it, not a copy kept beside it.
+//! aggregation as that reader last collected and exported it, not a copy kept beside it (added
+//! up, when the collections are deltas: see [`totals`]).
+
+mod totals;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -8,14 +11,13 @@ use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram, Meter, ObservableCounter, ObservableGauge},
 };
-use opentelemetry_sdk::metrics::{
-    Instrument, Stream,
-    data::{AggregatedMetrics, HistogramDataPoint, MetricData, ResourceMetrics},
-};
+use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
+
+use totals::{PROCESSING, SERVER_DURATION, Totals};
 
 use super::{
     BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RefusedRequests,
-    RequestRecord, RouteMetrics, Series, Snapshot,
+    RequestRecord, RouteMetrics, Snapshot,
 };
 use crate::{
     chaos::ChaosSettings,
@@ -23,25 +25,36 @@ use crate::{
     telemetry::{LossTotals, Losses, MetricsTap},
 };
 
-/// The instrument of the per-route durations, the one with many series.
-const SERVER_DURATION: &str = "http.server.request.duration";
+/// The default of `EXPONENTIAL_HISTOGRAM_MAX_SIZE`, the SDK's.
+const DEFAULT_MAX_BUCKETS: usize = 160;
 
 /// The SDK's view of the backend's instruments: `http.server.request.duration` may hold
 /// `server_series` series, the most that any traffic can create (`http::max_server_series`).
 /// Past its default limit of 2,000 series per instrument the SDK would fold new ones into one
 /// overflow series (`otel.metric.overflow=true`), which the Prometheus backend never does. The
 /// other instruments keep the default: they have no attributes, hence one series, except
-/// `http.client.request.duration`, whose series depend on the configured downstreams.
+/// `http.client.request.duration`, whose series depend on the configured downstreams. With
+/// `histograms` (`telemetry::histogram_aggregation`), every histogram is aggregated that way.
+/// One view makes both changes: the SDK makes a stream for each view that matches.
 pub fn view(
     server_series: usize,
+    histograms: Option<Aggregation>,
 ) -> impl Fn(&Instrument) -> Option<Stream> + Send + Sync + 'static {
     // The specification counts the overflow series within the limit, this SDK apart from it: one
     // more holds `server_series` either way.
     let limit = server_series.saturating_add(1);
     move |instrument| {
-        (instrument.name() == SERVER_DURATION)
-            .then(|| Stream::builder().with_cardinality_limit(limit).build().ok())
-            .flatten()
+        let mut stream = Stream::builder();
+        let mut changed = false;
+        if instrument.name() == SERVER_DURATION {
+            stream = stream.with_cardinality_limit(limit);
+            changed = true;
+        }
+        if let (InstrumentKind::Histogram, Some(aggregation)) = (instrument.kind(), &histograms) {
+            stream = stream.with_aggregation(aggregation.clone());
+            changed = true;
+        }
+        changed.then(|| stream.build().ok()).flatten()
     }
 }
 
@@ -56,6 +69,8 @@ pub struct OtelBackend {
     client_duration: Histogram<f64>,
     /// The SDK's last collection, converted when the periodic reader exported it.
     collected: Arc<Mutex<Arc<Snapshot>>>,
+    /// The collections exported so far, added up.
+    totals: Arc<Mutex<Totals>>,
     /// The chaos settings in force, read by the observable gauges at each collection.
     chaos: Arc<Mutex<ChaosSettings>>,
     /// Kept so the gauges live as long as the backend.
@@ -201,16 +216,14 @@ impl OtelBackend {
                 "http_error_5xx",
                 "Counted requests answered with a 5xx status, handler failures included",
             ),
-            processing: histogram(
-                "request_processing_seconds",
-                "Time spent serving a counted request",
-            ),
+            processing: histogram(PROCESSING, "Time spent serving a counted request"),
             duration: histogram(SERVER_DURATION, "Duration of HTTP server requests"),
             client_duration: histogram(
                 "http.client.request.duration",
                 "Duration of the HTTP calls /chain makes to its downstreams",
             ),
             collected: Arc::new(Mutex::new(Arc::new(not_collected()))),
+            totals: Arc::new(Mutex::new(Totals::new(DEFAULT_MAX_BUCKETS))),
             chaos_gauges: Vec::new(),
             refused: None,
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
@@ -243,13 +256,27 @@ impl OtelBackend {
         ] {
             counter.add(0, &[]);
         }
-        let collected = backend.collected.clone();
+        let (collected, totals) = (backend.collected.clone(), backend.totals.clone());
         // Converted on the reader's thread, once per collection; a page read only clones it.
         tap.connect(move |metrics| {
-            let snapshot = Arc::new(snapshot_of(metrics));
-            *collected.lock().unwrap_or_else(PoisonError::into_inner) = snapshot;
+            let mut snapshot = {
+                let mut totals = totals.lock().unwrap_or_else(PoisonError::into_inner);
+                totals.add(metrics);
+                totals.snapshot()
+            };
+            if snapshot.buckets.is_empty() {
+                snapshot.buckets = not_collected().buckets;
+            }
+            *collected.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         });
         backend
+    }
+
+    /// Added-up exponential histograms keep at most `max` buckets (`EXPONENTIAL_HISTOGRAM_MAX_SIZE`,
+    /// the bound of each collection's).
+    pub fn with_max_buckets(self, max: usize) -> Self {
+        *self.totals.lock().unwrap_or_else(PoisonError::into_inner) = Totals::new(max);
+        self
     }
 
     /// Also exports `prom_metrics_app.http.requests.refused`, the total of requests the server
@@ -354,84 +381,19 @@ fn not_collected() -> Snapshot {
     }
 }
 
-/// The original's families from one collection of the SDK, dated by the collection's own time
-/// (that of `http_requests`, as exported).
-fn snapshot_of(collected: &ResourceMetrics) -> Snapshot {
-    let mut snapshot = Snapshot::default();
-    for metric in collected.scope_metrics().flat_map(|scope| scope.metrics()) {
-        match metric.data() {
-            AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                let value = sum.data_points().map(|p| p.value()).sum();
-                match metric.name() {
-                    "http_requests" => {
-                        snapshot.requests = value;
-                        snapshot.collected_at = Some(sum.time());
-                    }
-                    "http_successful_request" => snapshot.successful = value,
-                    "http_error_4xx" => snapshot.error_4xx = value,
-                    "http_error_5xx" => snapshot.error_5xx = value,
-                    _ => {}
-                }
-            }
-            AggregatedMetrics::F64(MetricData::Histogram(histogram))
-                if metric.name() == SERVER_DURATION =>
-            {
-                snapshot.series = histogram.data_points().map(series_of).collect();
-                Series::sort(&mut snapshot.series);
-            }
-            AggregatedMetrics::F64(MetricData::Histogram(histogram))
-                if metric.name() == "request_processing_seconds" =>
-            {
-                if let Some(point) = histogram.data_points().next() {
-                    snapshot.buckets = Snapshot::cumulative(
-                        &point.bounds().collect::<Vec<_>>(),
-                        point.bucket_counts(),
-                    );
-                    snapshot.count = point.count();
-                    snapshot.sum = point.sum();
-                }
-            }
-            _ => {}
-        }
-    }
-    if snapshot.buckets.is_empty() {
-        snapshot.buckets = not_collected().buckets;
-    }
-    snapshot
-}
-
-/// One series of `http.server.request.duration`, its attributes under their Prometheus names.
-fn series_of(point: &HistogramDataPoint<f64>) -> Series {
-    let mut series = Series {
-        buckets: Snapshot::cumulative(&point.bounds().collect::<Vec<_>>(), point.bucket_counts()),
-        count: point.count(),
-        sum: point.sum(),
-        ..Series::default()
-    };
-    for kv in point.attributes() {
-        let value = kv.value.as_str().into_owned();
-        match kv.key.as_str() {
-            "http.request.method" => series.method = value,
-            "http.route" => series.route = value,
-            "http.response.status_code" => series.status = value.parse().unwrap_or(0),
-            "url.scheme" => series.url_scheme = value,
-            "error.type" => series.error_type = Some(value),
-            _ => {}
-        }
-    }
-    series
-}
-
 #[cfg(test)]
 mod tests {
     use opentelemetry::metrics::MeterProvider;
     use opentelemetry_sdk::{
         Resource,
-        metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider},
+        metrics::{
+            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+            data::{AggregatedMetrics, MetricData},
+        },
     };
 
     use super::*;
-    use crate::config::{Backend, Config, Exporter};
+    use crate::config::{Backend, Config, Exporter, HistogramAggregation};
     use crate::metrics::conformance::{self, record};
     use crate::telemetry::Losses;
 
@@ -448,7 +410,7 @@ mod tests {
             Resource::builder_empty().build(),
             &Arc::new(Losses::default()),
             &tap,
-            view(10),
+            view(10, None),
         )
         .unwrap();
         let backend = OtelBackend::new(&provider.meter("test"), tap, Arc::default());
@@ -528,6 +490,155 @@ mod tests {
         assert_eq!(kept, 11, "10 series, and one more for the overflow's place");
         assert_eq!(overflow.len(), 1, "{series:?}");
         assert_eq!(overflow[0].count, 4);
+    }
+
+    /// Like [`backend`], with every histogram base-2 exponential (at most `max_size` buckets).
+    fn exponential_backend(max_size: u32) -> (SdkMeterProvider, OtelBackend) {
+        let mut config = Config::defaults();
+        config.metrics_backend = Backend::Otel;
+        config.otel_exporter = Exporter::None;
+        config
+            .sdk
+            .otel_exporter_otlp_metrics_default_histogram_aggregation =
+            HistogramAggregation::Base2ExponentialBucketHistogram;
+        config.sdk.exponential_histogram_max_size = max_size;
+        let tap = MetricsTap::new();
+        let provider = crate::telemetry::meter_provider(
+            &config,
+            Resource::builder_empty().build(),
+            &Arc::new(Losses::default()),
+            &tap,
+            view(10, crate::telemetry::histogram_aggregation(&config)),
+        )
+        .unwrap();
+        let backend = OtelBackend::new(&provider.meter("test"), tap, Arc::default())
+            .with_max_buckets(max_size as usize);
+        (provider, backend)
+    }
+
+    #[test]
+    fn exponential_histograms_show_their_counts_sums_fine_buckets_and_quantiles() {
+        let (provider, backend) = exponential_backend(160);
+
+        for millis in [3, 30, 300] {
+            backend.record(&record(200, millis));
+        }
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        assert_eq!(snapshot.count, 3);
+        assert!((snapshot.sum - 0.333).abs() < 1e-9, "{}", snapshot.sum);
+        let last = snapshot.buckets.last().unwrap();
+        assert_eq!((last.le, last.count), (f64::INFINITY, 3));
+        let fine = snapshot
+            .buckets
+            .iter()
+            .find(|b| b.count == 1)
+            .expect("a bucket holding 3 ms alone");
+        assert!(fine.le >= 0.003 && fine.le < 0.0031, "{}", fine.le);
+        let median = crate::metrics::histogram_quantile(0.5, &snapshot.buckets).unwrap();
+        assert!((median - 0.03).abs() < 0.03 * 0.05, "{median}");
+        let series = &snapshot.series[0];
+        assert_eq!((series.route.as_str(), series.count), ("/", 3));
+        assert_eq!(series.buckets, snapshot.buckets, "the same requests");
+    }
+
+    #[test]
+    fn the_view_limit_holds_for_exponential_histograms_too() {
+        let (provider, backend) = exponential_backend(160);
+
+        for status in 200..215 {
+            backend.record(&record(status, 3));
+        }
+        provider.force_flush().unwrap();
+        let series = backend.snapshot().series;
+
+        assert_eq!(series.iter().filter(|s| s.route == "/").count(), 11);
+        let overflow: Vec<_> = series.iter().filter(|s| s.route.is_empty()).collect();
+        assert_eq!(overflow.len(), 1, "{series:?}");
+        assert_eq!(overflow[0].count, 4);
+    }
+
+    /// A backend whose reader asks for delta temporality, and what its exporter received.
+    fn delta_backend(exponential: bool) -> (SdkMeterProvider, OtelBackend, InMemoryMetricExporter) {
+        let tap = MetricsTap::new();
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporterBuilder::new()
+            .with_temporality(opentelemetry_sdk::metrics::Temporality::Delta)
+            .build();
+        let aggregation = exponential.then_some(Aggregation::Base2ExponentialHistogram {
+            max_size: 20,
+            max_scale: 20,
+            record_min_max: true,
+        });
+        let provider = SdkMeterProvider::builder()
+            .with_view(view(10, aggregation))
+            .with_reader(PeriodicReader::builder(tap.tee(exporter.clone())).build())
+            .build();
+        let backend =
+            OtelBackend::new(&provider.meter("test"), tap, Arc::default()).with_max_buckets(20);
+        (provider, backend, exporter)
+    }
+
+    #[test]
+    fn delta_collections_are_added_up_so_the_snapshot_shows_totals() {
+        let (provider, backend, exporter) = delta_backend(false);
+
+        backend.record(&record(200, 3));
+        backend.record(&record(404, 30));
+        provider.force_flush().unwrap();
+        backend.record(&record(200, 300));
+        provider.force_flush().unwrap();
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        let exported = exporter.get_finished_metrics().unwrap();
+        let requests: Vec<u64> = exported
+            .iter()
+            .map(|metrics| {
+                metrics
+                    .scope_metrics()
+                    .flat_map(|scope| scope.metrics())
+                    .filter(|m| m.name() == "http_requests")
+                    .map(|m| match m.data() {
+                        AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                            sum.data_points().map(|p| p.value()).sum()
+                        }
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .collect();
+        assert_eq!(requests, [2, 1, 0], "deltas were exported");
+        assert_eq!(
+            (snapshot.requests, snapshot.successful, snapshot.error_4xx),
+            (3, 2, 1)
+        );
+        assert_eq!(snapshot.count, 3);
+        assert_eq!(snapshot.buckets.last().unwrap().count, 3);
+        let ok = snapshot.series.iter().find(|s| s.status == 200).unwrap();
+        assert_eq!(ok.count, 2);
+        assert!((ok.sum - 0.303).abs() < 1e-9);
+    }
+
+    #[test]
+    fn delta_exponential_histograms_of_different_scales_add_up_within_the_bucket_limit() {
+        let (provider, backend, _) = delta_backend(true);
+
+        backend.record(&record(200, 1));
+        provider.force_flush().unwrap();
+        backend.record(&record(200, 10_000));
+        provider.force_flush().unwrap();
+        let snapshot = backend.snapshot();
+
+        assert_eq!(snapshot.count, 2);
+        assert!(
+            snapshot.buckets.len() <= 20 + 2,
+            "{}",
+            snapshot.buckets.len()
+        );
+        let quantile = |q| crate::metrics::histogram_quantile(q, &snapshot.buckets).unwrap();
+        assert!(quantile(0.25) < 0.002, "{}", quantile(0.25));
+        assert!(quantile(0.99) > 5.0, "{}", quantile(0.99));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Bounded, counted telemetry loss. With a dead or slow collector the app keeps serving at the same
-//! speed: at most [`SPAN_CAPACITY`] spans wait for export, the rest are dropped and counted, and
+//! speed: at most `OTEL_BSP_MAX_QUEUE_SIZE` spans ([`Batching::capacity`]) wait for export, the
+//! rest are dropped and counted; an export that outlasts its time limit is given up and counted; and
 //! losses are logged at most once per [`LOG_INTERVAL`] with running totals, never once per span.
 //! After a failed span export, the next ones are given up without being encoded or sent, for a
 //! back-off that doubles up to [`MAX_BACKOFF`]: a collector that refuses connections would
@@ -15,6 +16,8 @@ use std::{
 };
 
 use opentelemetry::Context;
+
+use super::deadline::Deadline;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -22,9 +25,6 @@ use opentelemetry_sdk::{
     trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor},
 };
 
-/// Spans queued or being exported at most; equal to the batch processor's own queue, which
-/// therefore never overflows: every drop happens, and is counted, here.
-pub const SPAN_CAPACITY: usize = 2048;
 /// Shortest time between two loss reports in the log.
 pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// The first wait after a failed span export, before the next attempt.
@@ -140,12 +140,26 @@ impl Losses {
     }
 }
 
-/// Wraps `exporter` in a batch processor whose queue is bounded and whose losses are counted, and
-/// which exports at least `every` (sooner when a batch is full).
+/// How spans are batched for export (`OTEL_BSP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Spans queued or being exported at most; also the batch processor's own queue, which
+    /// therefore never overflows: every drop happens, and is counted, here.
+    pub capacity: usize,
+    /// Spans in one export at most.
+    pub batch_size: usize,
+    /// The longest wait between two exports (sooner when a batch is full).
+    pub every: Duration,
+    /// The time limit of one export.
+    pub export_timeout: Duration,
+}
+
+/// Wraps `exporter` in a batch processor whose queue is bounded, whose exports are bounded in
+/// time, and whose losses are counted.
 pub fn bounded_processor<E: SpanExporter + 'static>(
     exporter: E,
     losses: Arc<Losses>,
-    every: Duration,
+    batching: Batching,
 ) -> BoundedProcessor {
     let pending = Arc::new(AtomicUsize::new(0));
     let counting = CountingSpanExporter {
@@ -153,10 +167,12 @@ pub fn bounded_processor<E: SpanExporter + 'static>(
         pending: pending.clone(),
         losses: losses.clone(),
         backoff: Mutex::new(Backoff::default()),
+        deadline: Deadline::new(batching.export_timeout),
     };
     let config = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-        .with_max_queue_size(SPAN_CAPACITY)
-        .with_scheduled_delay(every)
+        .with_max_queue_size(batching.capacity)
+        .with_max_export_batch_size(batching.batch_size)
+        .with_scheduled_delay(batching.every)
         .build();
     let inner = BatchSpanProcessor::builder(counting)
         .with_batch_config(config)
@@ -164,6 +180,7 @@ pub fn bounded_processor<E: SpanExporter + 'static>(
     BoundedProcessor {
         inner,
         pending,
+        capacity: batching.capacity,
         losses,
     }
 }
@@ -173,6 +190,7 @@ pub fn bounded_processor<E: SpanExporter + 'static>(
 pub struct BoundedProcessor {
     inner: BatchSpanProcessor,
     pending: Arc<AtomicUsize>,
+    capacity: usize,
     losses: Arc<Losses>,
 }
 
@@ -184,7 +202,7 @@ impl SpanProcessor for BoundedProcessor {
     fn on_end(&self, span: SpanData) {
         // The batch processor discards unsampled spans itself; they never count as pending.
         if span.span_context.is_sampled()
-            && self.pending.fetch_add(1, Ordering::AcqRel) >= SPAN_CAPACITY
+            && self.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity
         {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             self.losses.add(&self.losses.dropped_spans, 1);
@@ -206,14 +224,15 @@ impl SpanProcessor for BoundedProcessor {
     }
 }
 
-/// Releases pending slots once a batch is done, counts the spans of failed exports, and backs
-/// off while exports fail.
+/// Releases pending slots once a batch is done, bounds each export in time, counts the spans of
+/// failed exports, and backs off while exports fail.
 #[derive(Debug)]
 struct CountingSpanExporter<E> {
     inner: E,
     pending: Arc<AtomicUsize>,
     losses: Arc<Losses>,
     backoff: Mutex<Backoff>,
+    deadline: Deadline,
 }
 
 /// When the next span export may be tried, and how long to wait after it if it fails too.
@@ -248,7 +267,7 @@ impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
             .lock()
             .map_or(true, |backoff| backoff.ready(Instant::now()));
         let result = if ready {
-            let result = self.inner.export(batch).await;
+            let result = self.deadline.bound(self.inner.export(batch)).await;
             if let Ok(mut backoff) = self.backoff.lock() {
                 backoff.record(result.is_ok(), Instant::now());
             }
@@ -278,16 +297,28 @@ impl<E: SpanExporter> SpanExporter for CountingSpanExporter<E> {
     }
 }
 
-/// Counts failed metric exports.
+/// Bounds metric exports in time, and counts those that fail.
 #[derive(Debug)]
 pub struct CountingMetricExporter<E> {
-    pub inner: E,
-    pub losses: Arc<Losses>,
+    inner: E,
+    losses: Arc<Losses>,
+    deadline: Deadline,
+}
+
+impl<E> CountingMetricExporter<E> {
+    /// `inner`, each export within `deadline`, failures counted in `losses`.
+    pub fn new(inner: E, losses: Arc<Losses>, deadline: Deadline) -> Self {
+        Self {
+            inner,
+            losses,
+            deadline,
+        }
+    }
 }
 
 impl<E: PushMetricExporter> PushMetricExporter for CountingMetricExporter<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let result = self.inner.export(metrics).await;
+        let result = self.deadline.bound(self.inner.export(metrics)).await;
         if result.is_err() {
             self.losses.add(&self.losses.failed_metric_exports, 1);
         }

@@ -5,6 +5,7 @@
 
 mod b3;
 mod console;
+mod deadline;
 mod exporters;
 mod log_writer;
 mod logging;
@@ -25,12 +26,12 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{
     Resource,
-    metrics::{Instrument, SdkMeterProvider, Stream},
+    metrics::{Aggregation, Instrument, SdkMeterProvider, Stream},
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider},
 };
 
-use crate::config::{Backend, Config, Propagator, Sampler};
+use crate::config::{Backend, Config, HistogramAggregation, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
 pub use logging::AccessLog;
@@ -63,9 +64,15 @@ impl Telemetry {
         let losses = Arc::new(Losses::default());
         let span_processor =
             exporters::span_processor(config, &losses).context("building the span exporter")?;
+        // OTEL_ATTRIBUTE_COUNT_LIMIT bounds spans, their events and their links alike, as the
+        // specification's general attribute limit does.
+        let limit = config.sdk.otel_attribute_count_limit;
         let mut tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler(config));
+            .with_sampler(sampler(config))
+            .with_max_attributes_per_span(limit)
+            .with_max_attributes_per_event(limit)
+            .with_max_attributes_per_link(limit);
         if let Some(processor) = span_processor {
             tracer = tracer.with_span_processor(processor);
         }
@@ -174,6 +181,25 @@ pub fn meter_provider(
     let builder = exporters::with_periodic_reader(builder, config, losses, tap)
         .context("building the metric exporter")?;
     Ok(builder.build())
+}
+
+/// The aggregation that `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` gives every
+/// histogram, for the view to apply; `None` for the SDK's default (explicit buckets, at the
+/// bounds the instrument advises).
+pub fn histogram_aggregation(config: &Config) -> Option<Aggregation> {
+    match config
+        .sdk
+        .otel_exporter_otlp_metrics_default_histogram_aggregation
+    {
+        HistogramAggregation::ExplicitBucketHistogram => None,
+        HistogramAggregation::Base2ExponentialBucketHistogram => {
+            Some(Aggregation::Base2ExponentialHistogram {
+                max_size: config.sdk.exponential_histogram_max_size,
+                max_scale: config.sdk.exponential_histogram_max_scale,
+                record_min_max: true,
+            })
+        }
+    }
 }
 
 /// `service.name`: the default, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, each

@@ -87,9 +87,9 @@ impl<E: PushMetricExporter> PushMetricExporter for Tee<E> {
         self.inner.shutdown_with_timeout(timeout)
     }
 
-    /// The exporter's own. Every exporter of the app is cumulative (the OTLP exporter's default;
-    /// `Config` removes the `OTEL_*` variable that could change it), so each collection holds the
-    /// totals since start, as `/view_metrics` shows them.
+    /// The exporter's own: cumulative, but for the OTLP exporter with
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta` or `lowmemory`, whose collections
+    /// the reader of the tap adds up.
     fn temporality(&self) -> Temporality {
         self.inner.temporality()
     }
@@ -128,7 +128,10 @@ mod tests {
     };
 
     use super::*;
-    use crate::telemetry::loss::{CountingMetricExporter, Losses};
+    use crate::telemetry::{
+        deadline::Deadline,
+        loss::{CountingMetricExporter, Losses},
+    };
 
     /// Fails every export, as a dead collector does.
     #[derive(Debug)]
@@ -204,10 +207,11 @@ mod tests {
         let tap = MetricsTap::new();
         let seen = recording(&tap);
         let losses = Arc::new(Losses::default());
-        let exporter = tap.tee(CountingMetricExporter {
-            inner: Refused,
-            losses: losses.clone(),
-        });
+        let exporter = tap.tee(CountingMetricExporter::new(
+            Refused,
+            losses.clone(),
+            Deadline::new(Duration::from_secs(5)),
+        ));
         let provider = SdkMeterProvider::builder()
             .with_reader(PeriodicReader::builder(exporter).build())
             .build();

@@ -1,5 +1,6 @@
 //! An OTLP receiver built on the official protobuf definitions (`opentelemetry-proto`), serving
-//! OTLP/gRPC (optionally over TLS) and OTLP/HTTP with protobuf bodies, recording what it receives.
+//! OTLP/gRPC and OTLP/HTTP with protobuf bodies, either optionally over TLS, optionally requiring a
+//! client certificate, and accepting gzip bodies; it records what it receives.
 
 use std::{
     collections::HashMap,
@@ -7,7 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use axum::{body::Bytes, http::HeaderMap, routing::post};
+use axum::{body::Bytes, extract::OriginalUri, http::HeaderMap, routing::post};
 use opentelemetry_proto::tonic::{
     collector::{
         metrics::v1::{
@@ -23,6 +24,7 @@ use opentelemetry_proto::tonic::{
     metrics::v1::{Metric, metric::Data},
 };
 use prost::Message;
+use tonic::codec::CompressionEncoding;
 
 /// Everything a receiver got, shared with the test.
 #[derive(Clone, Default)]
@@ -33,6 +35,7 @@ struct Inner {
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
     headers: Vec<HashMap<String, String>>,
+    paths: Vec<String>,
 }
 
 /// A histogram data point: its attributes and its count.
@@ -48,7 +51,19 @@ pub struct SpanView {
     pub kind: i32,
     pub status_code: i32,
     pub attributes: HashMap<String, String>,
+    pub dropped_attributes_count: u32,
     pub resource: HashMap<String, String>,
+}
+
+/// One data point of an exponential histogram, with the temporality of its metric.
+#[derive(Debug, Clone)]
+pub struct ExponentialPoint {
+    /// `AGGREGATION_TEMPORALITY_DELTA` (1) or `..._CUMULATIVE` (2).
+    pub temporality: i32,
+    pub start_time_unix_nano: u64,
+    pub time_unix_nano: u64,
+    pub count: u64,
+    pub scale: i32,
 }
 
 fn text(value: &Option<AnyValue>) -> String {
@@ -72,6 +87,11 @@ impl Received {
         self.0.lock().unwrap().headers.push(headers);
     }
 
+    fn record_request(&self, uri: &OriginalUri, headers: &HeaderMap) {
+        self.record_headers(header_map(headers));
+        self.0.lock().unwrap().paths.push(uri.path().to_string());
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<SpanView> {
         let inner = self.0.lock().unwrap();
@@ -92,6 +112,7 @@ impl Received {
                         kind: span.kind,
                         status_code: span.status.as_ref().map(|s| s.code).unwrap_or(0),
                         attributes: attributes(&span.attributes),
+                        dropped_attributes_count: span.dropped_attributes_count,
                         resource: resource.clone(),
                     });
                 }
@@ -195,6 +216,52 @@ impl Received {
     pub fn headers(&self) -> Vec<HashMap<String, String>> {
         self.0.lock().unwrap().headers.clone()
     }
+
+    /// The paths of the OTLP/HTTP export requests, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.0.lock().unwrap().paths.clone()
+    }
+
+    /// The number of spans in each trace export request, in order.
+    pub fn span_batches(&self) -> Vec<usize> {
+        let inner = self.0.lock().unwrap();
+        inner
+            .traces
+            .iter()
+            .map(|request| {
+                request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// The points of the exponential histogram `name`, export after export, in order.
+    pub fn exponential(&self, name: &str) -> Vec<ExponentialPoint> {
+        self.metrics()
+            .iter()
+            .filter(|(metric, _)| metric.name == name)
+            .filter_map(|(metric, _)| match &metric.data {
+                Some(Data::ExponentialHistogram(h)) => Some(
+                    h.data_points
+                        .iter()
+                        .map(|p| ExponentialPoint {
+                            temporality: h.aggregation_temporality,
+                            start_time_unix_nano: p.start_time_unix_nano,
+                            time_unix_nano: p.time_unix_nano,
+                            count: p.count,
+                            scale: p.scale,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
 }
 
 /// The value of a sum, added up over its data points; `None` for another kind of metric.
@@ -271,19 +338,37 @@ pub struct Identity {
 
 /// Starts an OTLP/gRPC receiver on a free loopback port, with TLS when `tls` is given.
 pub async fn start_grpc(tls: Option<Identity>) -> (SocketAddr, Received) {
+    start_grpc_with(tls, None).await
+}
+
+/// Like [`start_grpc`]; with `client_ca`, TLS requires a client certificate signed by it.
+pub async fn start_grpc_with(
+    tls: Option<Identity>,
+    client_ca: Option<String>,
+) -> (SocketAddr, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let received = Received::default();
     let mut builder = tonic::transport::Server::builder();
     if let Some(identity) = tls {
         let identity = tonic::transport::Identity::from_pem(identity.cert_pem, identity.key_pem);
-        builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-            .unwrap();
+        let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if let Some(ca) = client_ca {
+            // tonic checks client certificates with the process's provider: the test binary has
+            // two (ring, and reqwest's aws-lc), so none is chosen by itself.
+            let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(config).unwrap();
     }
     let router = builder
-        .add_service(TraceServiceServer::new(received.clone()))
-        .add_service(MetricsServiceServer::new(received.clone()));
+        .add_service(
+            TraceServiceServer::new(received.clone()).accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            MetricsServiceServer::new(received.clone())
+                .accept_compressed(CompressionEncoding::Gzip),
+        );
     tokio::spawn(
         router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
@@ -321,6 +406,14 @@ pub async fn start_http() -> (SocketAddr, Received) {
 
 /// Like [`start_http`], over TLS with `identity`.
 pub async fn start_https(identity: Identity) -> (SocketAddr, Received) {
+    start_https_with(identity, None).await
+}
+
+/// Like [`start_https`]; with `client_ca`, TLS requires a client certificate signed by it.
+pub async fn start_https_with(
+    identity: Identity,
+    client_ca: Option<String>,
+) -> (SocketAddr, Received) {
     use tokio_rustls::rustls::{
         self,
         pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
@@ -332,12 +425,24 @@ pub async fn start_https(identity: Identity) -> (SocketAddr, Received) {
         .unwrap();
     let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certificates, key)
         .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots.add(certificate.unwrap()).unwrap();
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(certificates, key).unwrap();
     let tls = TlsListener {
         listener,
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
@@ -377,27 +482,45 @@ impl axum::serve::Listener for TlsListener {
 
 fn http_receiver(received: &Received) -> axum::Router {
     let (traces, metrics) = (received.clone(), received.clone());
+    let metrics = post(
+        move |uri: OriginalUri, headers: HeaderMap, body: Bytes| async move {
+            metrics.record_request(&uri, &headers);
+            let request = ExportMetricsServiceRequest::decode(decoded(&headers, body))
+                .expect("a valid OTLP metrics request");
+            metrics.0.lock().unwrap().metrics.push(request);
+            protobuf(ExportMetricsServiceResponse::default().encode_to_vec())
+        },
+    );
     axum::Router::new()
         .route(
             "/v1/traces",
-            post(move |headers: HeaderMap, body: Bytes| async move {
-                traces.record_headers(header_map(&headers));
-                let request =
-                    ExportTraceServiceRequest::decode(body).expect("a valid OTLP trace request");
-                traces.0.lock().unwrap().traces.push(request);
-                protobuf(ExportTraceServiceResponse::default().encode_to_vec())
-            }),
+            post(
+                move |uri: OriginalUri, headers: HeaderMap, body: Bytes| async move {
+                    traces.record_request(&uri, &headers);
+                    let request = ExportTraceServiceRequest::decode(decoded(&headers, body))
+                        .expect("a valid OTLP trace request");
+                    traces.0.lock().unwrap().traces.push(request);
+                    protobuf(ExportTraceServiceResponse::default().encode_to_vec())
+                },
+            ),
         )
-        .route(
-            "/v1/metrics",
-            post(move |headers: HeaderMap, body: Bytes| async move {
-                metrics.record_headers(header_map(&headers));
-                let request = ExportMetricsServiceRequest::decode(body)
-                    .expect("a valid OTLP metrics request");
-                metrics.0.lock().unwrap().metrics.push(request);
-                protobuf(ExportMetricsServiceResponse::default().encode_to_vec())
-            }),
-        )
+        .route("/v1/metrics", metrics.clone())
+        // Prometheus's OTLP receiver, whose URL a per-signal endpoint names as it is.
+        .route("/api/v1/otlp/v1/metrics", metrics)
+}
+
+/// The body, gunzipped when its `Content-Encoding` says gzip.
+fn decoded(headers: &HeaderMap, body: Bytes) -> Bytes {
+    match headers.get("content-encoding").map(|v| v.as_bytes()) {
+        Some(b"gzip") => {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+                .expect("a gzip body");
+            plain.into()
+        }
+        None => body,
+        Some(other) => panic!("unexpected Content-Encoding {other:?}"),
+    }
 }
 
 fn protobuf(body: Vec<u8>) -> impl axum::response::IntoResponse {
@@ -430,6 +553,70 @@ pub async fn silent_listener() -> SocketAddr {
         }
     });
     address
+}
+
+/// A CA, a `localhost` server certificate and a client certificate, both signed by it.
+pub struct Pki {
+    pub ca_pem: String,
+    pub server: Identity,
+    pub client: Identity,
+}
+
+/// [`Pki`], with the CA, the client's certificate and its key in files of their own:
+/// (the PKI, the CA file, the client certificate file, the client key file).
+pub fn test_pki_files() -> (
+    Pki,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let pki = test_pki();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pma-pki-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("client.pem"),
+        dir.join("client.key"),
+    );
+    std::fs::write(&files.0, &pki.ca_pem).unwrap();
+    std::fs::write(&files.1, &pki.client.cert_pem).unwrap();
+    std::fs::write(&files.2, &pki.client.key_pem).unwrap();
+    (pki, files.0, files.1, files.2)
+}
+
+/// A fresh [`Pki`].
+pub fn test_pki() -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "prom-metrics-app test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, usage| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        Identity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    };
+    Pki {
+        ca_pem: ca_cert.pem(),
+        server: leaf(
+            vec!["localhost".to_string()],
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        ),
+        client: leaf(
+            vec!["prom-metrics-app".to_string()],
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ),
+    }
 }
 
 /// A CA and a `localhost` certificate signed by it: (CA PEM, server identity).

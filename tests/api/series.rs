@@ -69,7 +69,7 @@ fn otel_backend() -> (SdkMeterProvider, OtelBackend) {
         Resource::builder_empty().build(),
         &Arc::new(Losses::default()),
         &tap,
-        otel::view(max_server_series()),
+        otel::view(max_server_series(), None),
     )
     .unwrap();
     let backend = OtelBackend::new(&provider.meter(SCOPE), tap, Arc::new(Losses::default()));

@@ -445,6 +445,24 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "OTEL_EXPORTER_OTLP_INSECURE": "false",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500000",
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.monitoring:4318/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram",
+        "EXPONENTIAL_HISTOGRAM_MAX_SIZE": "80",
+        "EXPONENTIAL_HISTOGRAM_MAX_SCALE": "10",
+        "OTEL_METRIC_EXPORT_TIMEOUT": "5000",
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        "OTEL_BSP_EXPORT_TIMEOUT": "5000",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT": "64",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "1",  # its own
         "OTEL_METRIC_EXPORT_INTERVAL": "15000",
@@ -737,6 +755,24 @@ def test_every_setting_renders_to_its_variable(chart):
         "OTEL_EXPORTER_OTLP_INSECURE": "false",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500000",  # an integer, not Go's float form 2.5e+06
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_SDK_DISABLED": "false",
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.monitoring:4318/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram",
+        "EXPONENTIAL_HISTOGRAM_MAX_SIZE": "80",
+        "EXPONENTIAL_HISTOGRAM_MAX_SCALE": "10",
+        "OTEL_METRIC_EXPORT_TIMEOUT": "5000",
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        "OTEL_BSP_EXPORT_TIMEOUT": "5000",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",
+        "OTEL_ATTRIBUTE_COUNT_LIMIT": "64",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.25",
         "OTEL_METRIC_EXPORT_INTERVAL": "15000",
@@ -751,6 +787,18 @@ def test_every_setting_renders_to_its_variable(chart):
     # logging, see test_writable_log_folder_is_an_empty_dir_when_not_logging_to_stdout). The
     # /metrics credentials come from a Secret as a file (metricsAuth, tested on its own), never as
     # a value in the pod spec; basic authentication is left to extraEnv.
+    otlp = "OTEL_EXPORTER_OTLP_"
+    # Certificates and keys are files: mount their Secret with extraVolumes and extraVolumeMounts,
+    # and name the files with extraEnv.
+    files = {f"{otlp}{signal}{name}" for signal in ("", "TRACES_", "METRICS_", "LOGS_")
+             for name in ("CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE")}
+    # Per-signal headers may hold credentials, as the general ones (from the otlpHeaders Secret);
+    # a per-signal timeout, compression or TLS switch is rarely wanted: extraEnv sets them.
+    per_signal = {f"{otlp}{signal}{name}" for signal in ("TRACES_", "METRICS_")
+                  for name in ("HEADERS", "TIMEOUT", "COMPRESSION", "INSECURE")}
+    # Logs over OpenTelemetry are not there yet; extraEnv until they are.
+    logs = {"OTEL_LOGS_EXPORTER"} | {f"{otlp}LOGS_{name}" for name in (
+        "ENDPOINT", "HEADERS", "TIMEOUT", "PROTOCOL", "COMPRESSION", "INSECURE")}
     assert documented_variables() - set(env) == {
         "LOG_DIR",
         "METRICS_AUTH_TOKEN",
@@ -759,7 +807,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "METRICS_AUTH_USERNAME",
         "METRICS_AUTH_PASSWORD",
         "METRICS_AUTH_PASSWORD_FILE",
-    }
+    } | files | per_signal | logs
 
 
 def test_empty_values_leave_variables_unset(chart):
@@ -934,6 +982,12 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"otel": {"tracesSamplerArg": 2}}},
         {"config": {"otel": {"propagators": "jaeger"}}},
         {"config": {"otel": {"consoleFormat": "yaml"}}},
+        {"config": {"otel": {"tracesExporter": "zipkin"}}},
+        {"config": {"otel": {"exporterOtlpCompression": "zstd"}}},
+        {"config": {"otel": {"metricsTemporalityPreference": "sometimes"}}},
+        {"config": {"otel": {"metricsDefaultHistogramAggregation": "summary"}}},
+        {"config": {"otel": {"exponentialHistogramMaxScale": 21}}},
+        {"config": {"otel": {"bspMaxQueueSize": 0}}},
         {"config": {"metricBackend": "otel"}},  # a misspelt key
         {"shutdownGracePeriodSeconds": "30s"},
         {"shutdownDrainDelaySeconds": -1},
