@@ -64,7 +64,10 @@ mod tests {
         .unwrap();
 
         assert_eq!(range.media, "application/vnd.google.protobuf");
-        assert_eq!(range.param("proto"), Some("io.prometheus.client.MetricFamily"));
+        assert_eq!(
+            range.param("proto"),
+            Some("io.prometheus.client.MetricFamily")
+        );
         assert_eq!(range.param("encoding"), Some("delimited"));
         assert_eq!(range.quality, 0.7);
         assert_eq!(range.params.len(), 2);

@@ -36,8 +36,8 @@ pub use values::{
 use parse::{
     parse_bool, parse_chaos_latency, parse_downstream_timeout, parse_downstreams, parse_duration,
     parse_endpoint, parse_error_status, parse_headers, parse_interval, parse_key_values,
-    parse_listen, parse_log_filter, parse_millis, parse_native_bucket_factor, parse_paths, parse_propagators, parse_ratio,
-    parse_seed, parse_value_length_limit,
+    parse_listen, parse_log_filter, parse_millis, parse_native_bucket_factor, parse_paths,
+    parse_propagators, parse_ratio, parse_seed, parse_value_length_limit,
 };
 
 /// The longest latency (fixed plus jitter) that chaos may add to a request, as for `/do_task`.

@@ -5,9 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::values::{
-    Downstreams, KeyValues, NativeHistograms, PathList, Propagator, Propagators,
-};
+use super::values::{Downstreams, KeyValues, NativeHistograms, PathList, Propagator, Propagators};
 
 pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {

@@ -87,7 +87,8 @@ mod tests {
     #[test]
     fn protobuf_needs_its_message_type_and_framing_and_the_highest_quality() {
         let without_proto = "application/vnd.google.protobuf;encoding=delimited";
-        let text_framing = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text";
+        let text_framing =
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text";
         let weaker = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4,application/openmetrics-text;q=0.5";
         let refused = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0";
 

@@ -169,8 +169,8 @@ pub fn build(
             prometheus::PrometheusBackend::with_native_histograms(
                 config.native_histogram_bucket_factor,
             )
-                .with_losses(telemetry.losses())
-                .with_refused(refused.clone()),
+            .with_losses(telemetry.losses())
+            .with_refused(refused.clone()),
         ),
         Backend::Otel => {
             let (provider, tap) = telemetry

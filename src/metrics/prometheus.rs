@@ -416,7 +416,12 @@ impl MetricsBackend for PrometheusBackend {
             let error_type = labels.error_type.map(|e| e.to_string());
             if let Some(shown) = snapshot.series.iter_mut().find(|s| {
                 (s.route.as_str(), s.method.as_str(), s.status, &s.error_type)
-                    == (labels.http_route, labels.http_request_method, status, &error_type)
+                    == (
+                        labels.http_route,
+                        labels.http_request_method,
+                        status,
+                        &error_type,
+                    )
             }) {
                 shown.native = series.native();
             }
@@ -597,7 +602,10 @@ mod tests {
         let snapshot = backend.snapshot();
 
         let native = snapshot.native.expect("native on by default");
-        assert_eq!((native.count, native.schema, native.buckets.len()), (2, 3, 2));
+        assert_eq!(
+            (native.count, native.schema, native.buckets.len()),
+            (2, 3, 2)
+        );
         assert!(native.buckets[0].lower < 0.03 && 0.03 <= native.buckets[0].upper);
         let series = snapshot.series[0].native.as_ref().expect("per series too");
         assert_eq!(series.count, 2);

@@ -78,7 +78,12 @@ pub fn native_histogram_quantile(q: f64, histogram: &NativeHistogram) -> Option<
     let rank = q * histogram.count as f64;
     let zero = (0.0, histogram.zero_threshold, histogram.zero_count);
     let buckets = std::iter::once(zero)
-        .chain(histogram.buckets.iter().map(|b| (b.lower, b.upper, b.count)))
+        .chain(
+            histogram
+                .buckets
+                .iter()
+                .map(|b| (b.lower, b.upper, b.count)),
+        )
         .filter(|&(_, _, count)| count > 0);
     let mut below = 0.0;
     let mut last = None;
@@ -180,11 +185,13 @@ mod tests {
     fn native(zero_count: u64, buckets: &[(f64, f64, u64)]) -> NativeHistogram {
         let buckets: Vec<_> = buckets
             .iter()
-            .map(|&(lower, upper, count)| crate::metrics::snapshot::NativeBucket {
-                lower,
-                upper,
-                count,
-            })
+            .map(
+                |&(lower, upper, count)| crate::metrics::snapshot::NativeBucket {
+                    lower,
+                    upper,
+                    count,
+                },
+            )
             .collect();
         NativeHistogram {
             schema: 0,

@@ -97,6 +97,14 @@ impl Prometheus {
         data["result"].get(0)?["value"][1].as_str()?.parse().ok()
     }
 
+    /// The samples of an instant query, as the API returns them.
+    pub async fn samples(&self, promql: &str) -> Vec<serde_json::Value> {
+        self.api("/api/v1/query", &[("query", promql)])
+            .await
+            .and_then(|data| data["result"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
     /// Polls `promql` until it returns `expected`, for at most 30 s; returns the last value seen.
     pub async fn wait_for(&self, promql: &str, expected: f64) -> Option<f64> {
         let mut last = None;
@@ -192,6 +200,116 @@ async fn prometheus_scrapes_the_exact_values_of_every_family() {
             .await
             .unwrap_or(0.0)
             > 1.6e9
+    );
+}
+
+/// The cumulative classic buckets of the unlabelled `name` in a 0.0.4 text exposition.
+fn classic_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|line| {
+            let (le, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_with_native_histograms_stores_both_request_histograms_as_native() {
+    let app = spawn_app().await;
+    let prometheus = Prometheus::start(app.address, &["--enable-feature=native-histograms"]).await;
+    // 8 fast requests and 2 of about 150 ms: the 0.9 quantile is the 9th, in (0.1, 0.25].
+    for _ in 0..7 {
+        app.get("/").await;
+    }
+    app.get("/missing").await;
+    for _ in 0..2 {
+        app.get("/do_task?seconds=0.15").await;
+    }
+
+    assert_eq!(
+        prometheus
+            .wait_for("histogram_count(request_processing_seconds)", 10.0)
+            .await,
+        Some(10.0),
+        "the native histogram counts every request"
+    );
+    assert_eq!(
+        prometheus
+            .wait_for(
+                "sum(histogram_count(http_server_request_duration_seconds))",
+                10.0
+            )
+            .await,
+        Some(10.0)
+    );
+    for family in [
+        "request_processing_seconds",
+        "http_server_request_duration_seconds",
+    ] {
+        let samples = prometheus.samples(family).await;
+        assert!(!samples.is_empty(), "{family}");
+        assert!(
+            samples.iter().all(|s| s.get("histogram").is_some()),
+            "{family} is stored as native histograms: {samples:?}"
+        );
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let classic = classic_buckets(&text, "request_processing_seconds");
+    let rank = 0.9 * classic.last().unwrap().1;
+    let at = classic
+        .iter()
+        .position(|&(_, count)| count >= rank)
+        .unwrap();
+    let (lower, upper) = (if at == 0 { 0.0 } else { classic[at - 1].0 }, classic[at].0);
+    let native = prometheus
+        .query("histogram_quantile(0.9, request_processing_seconds)")
+        .await
+        .expect("a native quantile");
+    assert!(
+        lower <= native && native <= upper,
+        "native p90 {native} lies in the classic bucket ({lower}, {upper}]"
+    );
+    assert_eq!((lower, upper), (0.1, 0.25));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_without_the_native_histograms_feature_stores_classic_buckets_only() {
+    let app = spawn_app().await;
+    let prometheus = Prometheus::start(app.address, &[]).await;
+
+    app.get("/").await;
+    app.get("/do_task?seconds=0.01").await;
+
+    assert_eq!(
+        prometheus
+            .wait_for("request_processing_seconds_count", 2.0)
+            .await,
+        Some(2.0)
+    );
+    assert_eq!(
+        prometheus
+            .query("request_processing_seconds_bucket{le=\"+Inf\"}")
+            .await,
+        Some(2.0)
+    );
+    assert!(
+        prometheus
+            .samples("request_processing_seconds")
+            .await
+            .is_empty(),
+        "no native sample"
+    );
+    assert!(
+        prometheus
+            .samples("http_server_request_duration_seconds")
+            .await
+            .is_empty()
     );
 }
 

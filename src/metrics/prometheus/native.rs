@@ -180,7 +180,9 @@ mod tests {
     fn each_value_falls_in_the_bucket_whose_bounds_hold_it() {
         for schema in SCHEMA_MIN..=SCHEMA_MAX {
             let schema = Schema::new(schema);
-            for value in [1e-9, 0.000_5, 0.003, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 7.3, 60.0] {
+            for value in [
+                1e-9, 0.000_5, 0.003, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 7.3, 60.0,
+            ] {
                 let index = schema.index(value);
                 let (lower, upper) = (schema.upper_bound(index - 1), schema.upper_bound(index));
                 assert!(
