@@ -25,6 +25,18 @@ impl Prometheus {
         Self::start_with_jobs(&job, |_| {}, flags).await
     }
 
+    /// Starts Prometheus scraping `target` as the job `prom-metrics-app`, the one the rules select,
+    /// with the repository's rules (`deploy/prometheus/rules.yml`) and extra `flags`.
+    pub async fn start_with_rules(target: SocketAddr, flags: &[&str]) -> Self {
+        let rules =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
+        let jobs = format!(
+            "  - job_name: prom-metrics-app\n    static_configs:\n      - targets: ['{target}']\nrule_files:\n  - {}\n",
+            rules.display()
+        );
+        Self::start_with_jobs(&jobs, |_| {}, flags).await
+    }
+
     /// Starts Prometheus with the YAML list items `jobs` as its `scrape_configs`; `prepare` may
     /// write files into its folder (such as a credentials file) before it starts.
     pub async fn start_with_jobs(
@@ -222,9 +234,18 @@ fn classic_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn prometheus_with_native_histograms_stores_both_request_histograms_as_native() {
     let app = spawn_app().await;
-    let prometheus = Prometheus::start(app.address, &["--enable-feature=native-histograms"]).await;
-    // 8 fast requests and 2 of about 150 ms: the 0.9 quantile is the 9th, in (0.1, 0.25].
-    for _ in 0..7 {
+    let prometheus =
+        Prometheus::start_with_rules(app.address, &["--enable-feature=native-histograms"]).await;
+    // 8 fast requests and 2 of about 150 ms: the 0.9 quantile is the 9th, in (0.1, 0.25]. The
+    // first is scraped before the others, so that the rules' rates see the others arrive.
+    app.get("/").await;
+    assert_eq!(
+        prometheus
+            .wait_for("histogram_count(http_server_request_duration_seconds)", 1.0)
+            .await,
+        Some(1.0)
+    );
+    for _ in 0..6 {
         app.get("/").await;
     }
     app.get("/missing").await;
@@ -276,6 +297,20 @@ async fn prometheus_with_native_histograms_stores_both_request_histograms_as_nat
         "native p90 {native} lies in the classic bucket ({lower}, {upper}]"
     );
     assert_eq!((lower, upper), (0.1, 0.25));
+    // The native recording rule of deploy/prometheus/rules.yml: the p99 of the 9 requests after
+    // the first scrape is that of the slowest two, in the same classic bucket.
+    let recorded = eventually(Duration::from_secs(30), || async {
+        prometheus
+            .query("job:http_server_request_duration_seconds:histogram_quantile_native_rate5m{quantile=\"0.99\"}")
+            .await
+            .filter(|v| v.is_finite())
+    })
+    .await
+    .expect("the native recording rule records the p99");
+    assert!(
+        lower < recorded && recorded <= upper,
+        "recorded native p99 {recorded}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
