@@ -773,6 +773,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "CHAOS_LATENCY_RATE": "0.5",
         "CHAOS_SEED": "42",
         "METRICS_BACKEND": "prometheus",
+        "NATIVE_HISTOGRAM_BUCKET_FACTOR": "1.05",
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "info,access=off",
         "OTEL_EXPORTER": "otlp",
@@ -981,6 +982,10 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"metricBackend": "otel"}},  # a misspelt key
         {"shutdownGracePeriodSeconds": "30s"},
         {"shutdownDrainDelaySeconds": -1},
+        {"config": {"nativeHistogramBucketFactor": "fine"}},
+        {"config": {"nativeHistogramBucketFactor": 1}},
+        {"serviceMonitor": {"scrapeProtocols": ["Protobuf"]}},
+        {"serviceMonitor": {"scrapeClassicHistograms": "yes"}},
         {"config": {"tracesExcludedPaths": "healthz"}},
         {"config": {"downstreamUrl": "b.demo:5000"}},
         {"config": {"downstreamTimeout": "soon"}},
