@@ -6,6 +6,7 @@
 //! is `off`; those are carried by the protobuf format only (see [`dual`]).
 
 use std::{
+    collections::HashMap,
     fmt,
     sync::{Arc, OnceLock, atomic::AtomicU64},
     time::SystemTime,
@@ -411,20 +412,29 @@ impl MetricsBackend for PrometheusBackend {
         }
         let mut snapshot = parse::snapshot(&text);
         snapshot.native = self.processing.native();
-        for (labels, series) in self.duration.series() {
-            let status = labels.http_response_status_code;
-            let error_type = labels.error_type.map(|e| e.to_string());
-            if let Some(shown) = snapshot.series.iter_mut().find(|s| {
-                (s.route.as_str(), s.method.as_str(), s.status, &s.error_type)
-                    == (
-                        labels.http_route,
-                        labels.http_request_method,
-                        status,
-                        &error_type,
-                    )
-            }) {
-                shown.native = series.native();
-            }
+        // By label values: a page of up to 24,120 series must not search them one by one.
+        let mut native: HashMap<_, _> = self
+            .duration
+            .series()
+            .into_iter()
+            .map(|(labels, series)| {
+                let key = (
+                    labels.http_route,
+                    labels.http_request_method,
+                    labels.http_response_status_code,
+                    labels.error_type.map(|e| e.to_string()),
+                );
+                (key, series)
+            })
+            .collect();
+        for shown in &mut snapshot.series {
+            let key = (
+                shown.route.as_str(),
+                shown.method.as_str(),
+                shown.status,
+                shown.error_type.clone(),
+            );
+            shown.native = native.remove(&key).and_then(|series| series.native());
         }
         Snapshot {
             collected_at: Some(now),
