@@ -44,6 +44,13 @@ use native::Schema;
 /// The names of the request histograms, as exposed.
 const PROCESSING: &str = "request_processing_seconds";
 const DURATION: &str = "http_server_request_duration_seconds";
+/// The original's counters, made with the backend and never reset.
+const COUNTERS: [&str; 4] = [
+    "http_requests_total",
+    "http_successful_request_total",
+    "http_error_4xx_total",
+    "http_error_5xx_total",
+];
 
 type Histogram = HistogramWithExemplars<TraceExemplar>;
 
@@ -64,6 +71,8 @@ pub struct PrometheusBackend {
     client_duration: Family<ClientLabels, Histogram, fn() -> Histogram>,
     /// The chaos settings in force, in the order of [`CHAOS_GAUGES`].
     chaos: [Gauge<f64, AtomicU64>; 5],
+    /// When the counters were made: their created timestamp in the protobuf format.
+    created: SystemTime,
 }
 
 /// Names and help of the chaos settings' gauges.
@@ -186,6 +195,7 @@ impl PrometheusBackend {
             duration,
             client_duration,
             chaos,
+            created: SystemTime::now(),
         }
     }
 }
@@ -315,6 +325,12 @@ impl PrometheusBackend {
                         .collect();
                     if let Some(metrics) = metrics {
                         family.metric = metrics;
+                    }
+                }
+                // prometheus-client writes no created timestamp of a counter: the backend's own.
+                name if COUNTERS.contains(&name) => {
+                    for counter in family.metric.iter_mut().filter_map(|m| m.counter.as_mut()) {
+                        counter.start_timestamp = Some(self.created.into());
                     }
                 }
                 _ => {}
@@ -555,7 +571,9 @@ mod tests {
             .iter()
             .find(|f| f.name == "http_requests_total")
             .unwrap();
-        assert_eq!(counter.metric[0].counter.as_ref().unwrap().value, 2.0);
+        let counter = counter.metric[0].counter.as_ref().unwrap();
+        assert_eq!(counter.value, 2.0);
+        assert!(counter.start_timestamp.is_some(), "created timestamp");
     }
 
     #[test]
