@@ -10,14 +10,15 @@ addr="127.0.0.1:$port"
 
 # The configurations, in the order of the tables. The first two are baselines.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-configs=(bare uninstrumented prometheus otel otlp console)
+configs=(bare uninstrumented prometheus classic otel otlp console)
 
 # One line describing a configuration, for the tables.
 describe() {
   case "$1" in
     bare) echo "bare axum, same \`/\` bytes" ;;
     uninstrumented) echo "app routes, instrumentation off" ;;
-    prometheus) echo "app, \`OTEL_EXPORTER=none\`" ;;
+    prometheus) echo "app, \`OTEL_EXPORTER=none\` (classic and native histograms)" ;;
+    classic) echo "app, \`OTEL_EXPORTER=none NATIVE_HISTOGRAM_BUCKET_FACTOR=off\` (classic only)" ;;
     otel) echo "app, \`METRICS_BACKEND=otel OTEL_EXPORTER=none\`" ;;
     otlp) echo "app, \`OTEL_EXPORTER=otlp\` into an accept-all receiver" ;;
     console) echo "app, defaults (console spans on stdout, to a file)" ;;
@@ -39,6 +40,7 @@ command_of() {
     bare) cmd=("${common[@]}" "BODY_FILE=${work:?}/home.html" "$examples/bare_axum") ;;
     uninstrumented) cmd=("${common[@]}" "$examples/uninstrumented") ;;
     prometheus) cmd=("${app[@]}" OTEL_EXPORTER=none "$bin") ;;
+    classic) cmd=("${app[@]}" OTEL_EXPORTER=none NATIVE_HISTOGRAM_BUCKET_FACTOR=off "$bin") ;;
     otel) cmd=("${app[@]}" OTEL_EXPORTER=none METRICS_BACKEND=otel "$bin") ;;
     otlp) cmd=("${app[@]}" OTEL_EXPORTER=otlp "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port" "$bin") ;;
     console) cmd=("${app[@]}" "$bin") ;;

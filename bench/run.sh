@@ -94,7 +94,7 @@ measure() {
   after=$(cpu_ticks "$pid")
   # Spans the export queue dropped: only the Prometheus backend serves the counter.
   dropped=-
-  case "$config" in prometheus | otlp | console)
+  case "$config" in prometheus | classic | otlp | console)
     dropped=$(curl -fs "http://$addr/metrics" | awk '/^prom_metrics_app_telemetry_dropped_spans_total / {print $2}')
     ;;
   esac
@@ -168,6 +168,11 @@ start_config prometheus
 scrape_default=$("$examples/bench_client" latency "$addr" /metrics 1000)
 size_default=$(curl -fs "http://$addr/metrics" | wc -c)
 series_default=$(curl -fs "http://$addr/metrics" | grep -c '^[a-z]' || true)
+# The same series in the protobuf format, classic and native buckets, as Prometheus asks for it
+# with native histograms on.
+protobuf='application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited'
+scrape_protobuf=$("$examples/bench_client" latency "$addr" /metrics 1000 "$protobuf")
+size_protobuf=$(curl -fs -H "Accept: $protobuf" "http://$addr/metrics" | wc -c)
 stop_config
 # 10,000 series of the labelled histogram: the app's bounded labels cannot reach that many through
 # HTTP, so the uninstrumented baseline fills its backend with synthetic routes at start.
@@ -181,6 +186,13 @@ scrape_large=$("$examples/bench_client" latency "$addr" /metrics 200)
 size_large=$(curl -fs "http://$addr/metrics" | wc -c)
 series_large=$(curl -fs "http://$addr/metrics" | grep -c '^http_server_request_duration_seconds_count' || true)
 stop_config
+
+# What recording native histograms beside the classic buckets costs: the ratio of server CPU per
+# request of `prometheus` (classic and native) to `classic` (NATIVE_HISTOGRAM_BUCKET_FACTOR=off),
+# in each round, then their median.
+native_cost=$(awk '
+  $1 == "prometheus" {x[$2] = $8} $1 == "classic" {y[$2] = $8}
+  END {for (r in x) if (y[r] > 0) printf "%.3f\n", x[r] / y[r]}' "$work/results" | median)
 
 binary_bytes=$(stat -c %s "$bin")
 binary_kind=$(file -b "$bin" 2>/dev/null | grep -o 'not stripped\|stripped' || echo "unknown")
@@ -248,6 +260,7 @@ read -r prometheus_median prometheus_min prometheus_max <<<"$startup_prometheus"
 read -r bare_median bare_min bare_max <<<"$startup_bare"
 read -r default_p50 default_p99 default_max <<<"$scrape_default"
 read -r large_p50 large_p99 large_max <<<"$scrape_large"
+read -r protobuf_p50 protobuf_p99 protobuf_max <<<"$scrape_protobuf"
 cat <<EOF
 
 | other measurement | value |
@@ -256,6 +269,8 @@ cat <<EOF
 | start-up to first 200, \`OTEL_EXPORTER=none\` | ${prometheus_median} ms (${prometheus_min}, ${prometheus_max}) |
 | start-up to first 200, bare axum | ${bare_median} ms (${bare_min}, ${bare_max}) |
 | \`/metrics\`, default series (${series_default} samples, ${size_default} bytes), 1000 scrapes | p50 ${default_p50} µs, p99 ${default_p99} µs, max ${default_max} µs |
+| \`/metrics\` in protobuf, classic and native buckets, the same series (${size_protobuf} bytes), 1000 scrapes | p50 ${protobuf_p50} µs, p99 ${protobuf_p99} µs, max ${protobuf_max} µs |
+| server CPU per request, classic and native histograms over classic only (median of the per-round ratios) | ${native_cost}x |
 | \`/metrics\`, ${series_large} labelled series (${size_large} bytes), 200 scrapes | p50 ${large_p50} µs, p99 ${large_p99} µs, max ${large_max} µs |
 | release binary (${binary_kind}) | ${binary_bytes} bytes |
 EOF

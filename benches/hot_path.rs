@@ -1,9 +1,11 @@
 //! Micro-benchmarks of the per-request hot path and of `/metrics`:
 //!
 //! - recording one counted request in each metrics backend (with and without an exemplar for the
-//!   Prometheus backend, which adds one when the request was served in a sampled span);
-//! - encoding the Prometheus exposition with the default series, and with 10,000 series of the
-//!   labelled histogram (more than the app's bounded labels reach through HTTP).
+//!   Prometheus backend, which adds one when the request was served in a sampled span, and with
+//!   its native histograms off, classic buckets only);
+//! - encoding the Prometheus exposition (0.0.4 text, OpenMetrics, protobuf with native buckets)
+//!   with the default series, and with 10,000 series of the labelled histogram (more than the
+//!   app's bounded labels reach through HTTP).
 //!
 //! `cargo bench --bench hot_path` (add a filter such as `record/` to run some of them). Criterion
 //! prints the mean; the median of each is in `target/criterion/GROUP/NAME/new/estimates.json`.
@@ -17,7 +19,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prom_metrics_app::{
-    config::{Backend, Config, Exporter},
+    config::{Backend, Config, Exporter, NativeHistograms},
     conventions::ErrorType,
     http::max_server_series,
     metrics::{
@@ -82,6 +84,10 @@ fn record(c: &mut Criterion) {
     group.bench_function("prometheus_exemplar", |b| {
         b.iter(|| backend.record(black_box(&exemplar)))
     });
+    let classic = PrometheusBackend::with_native_histograms(NativeHistograms::Off);
+    group.bench_function("prometheus_classic_only", |b| {
+        b.iter(|| classic.record(black_box(&plain)))
+    });
     let (_provider, backend) = otel();
     group.bench_function("otel", |b| b.iter(|| backend.record(black_box(&plain))));
     group.finish();
@@ -111,8 +117,11 @@ fn encode(c: &mut Criterion) {
     let large = prometheus();
     fill(&large, 10_000);
     for (name, backend) in [("default", &default), ("10000_series", &large)] {
-        for (format_name, format) in [("text", Format::Text), ("openmetrics", Format::OpenMetrics)]
-        {
+        for (format_name, format) in [
+            ("text", Format::Text),
+            ("openmetrics", Format::OpenMetrics),
+            ("protobuf", Format::Protobuf),
+        ] {
             group.bench_function(format!("{name}_{format_name}"), |b| {
                 b.iter(|| backend.encode(black_box(format)))
             });

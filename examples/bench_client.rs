@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! bench_client requests ADDR PATH N          N sequential GETs on one connection
-//! bench_client latency  ADDR PATH N          the same, then prints "p50_us p99_us max_us"
+//! bench_client latency  ADDR PATH N [ACCEPT] the same (with that `Accept` header), then prints
+//!                                            "p50_us p99_us max_us"
 //! bench_client startup  ADDR PATH RUNS CMD…  starts CMD RUNS times; prints "median_ms min_ms max_ms"
 //! ```
 //!
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> anyhow::Result<()> {
     let [command, address, path, count, rest @ ..] = args else {
-        bail!("usage: bench_client requests|latency|startup ADDR PATH N [CMD ARGS...]");
+        bail!("usage: bench_client requests|latency|startup ADDR PATH N [ACCEPT | CMD ARGS...]");
     };
     let address: SocketAddr = address.parse().context("ADDR must be IP:PORT")?;
     let count: usize = count.parse().context("N must be a whole number")?;
@@ -43,15 +44,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "requests" => {
             let mut client = Client::connect(address)?;
             for _ in 0..count {
-                client.get(path)?;
+                client.get(path, None)?;
             }
         }
         "latency" => {
             let mut client = Client::connect(address)?;
+            let accept = rest.first().map(String::as_str);
             let mut micros = Vec::with_capacity(count);
             for _ in 0..count {
                 let start = Instant::now();
-                client.get(path)?;
+                client.get(path, accept)?;
                 micros.push(start.elapsed().as_secs_f64() * 1e6);
             }
             let (p50, p99, max) = (
@@ -93,7 +95,7 @@ fn startup(address: SocketAddr, path: &str, command: &[String]) -> anyhow::Resul
         .with_context(|| format!("starting {}", command[0]))?;
     let outcome = loop {
         if let Ok(mut client) = Client::connect(address)
-            && client.get(path).is_ok()
+            && client.get(path, None).is_ok()
         {
             break Ok(start.elapsed());
         }
@@ -138,9 +140,11 @@ impl Client {
         })
     }
 
-    /// GETs `path` and reads the whole answer; fails unless it is a 200.
-    fn get(&mut self, path: &str) -> anyhow::Result<()> {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+    /// GETs `path`, with `accept` as its `Accept` header if given, and reads the whole answer;
+    /// fails unless it is a 200.
+    fn get(&mut self, path: &str, accept: Option<&str>) -> anyhow::Result<()> {
+        let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{accept}\r\n", self.host);
         self.reader.get_mut().write_all(request.as_bytes())?;
         self.next_line()?;
         let status = self.line.split(' ').nth(1).unwrap_or("").to_string();

@@ -161,6 +161,7 @@
       cell(row, s.count, true, "Count");
       cell(row, seconds(s.quantiles.p50), true, "p50 (s)");
       cell(row, seconds(s.quantiles.p99), true, "p99 (s)");
+      cell(row, seconds(s.native ? s.native.quantiles.p99 : null), true, "p99 native (s)");
       fresh.appendChild(row);
     });
     body.parentNode.replaceChild(fresh, body);
@@ -168,6 +169,41 @@
     if (empty) {
       empty.hidden = series.length > 0;
     }
+  }
+
+  // A native bucket bound to 6 significant digits, as the server writes it.
+  function bound(value) {
+    return String(Number(value.toPrecision(6)));
+  }
+
+  // The classic and native quantiles side by side, and the native buckets.
+  function updateNative(histogram, quantiles) {
+    var native = histogram.native;
+    ["p50", "p90", "p99"].forEach(function (name) {
+      var row = document.querySelector('#quantiles tr[data-quantile="' + name + '"]');
+      if (row) {
+        row.cells[1].textContent = seconds(quantiles[name]);
+        row.cells[2].textContent = seconds(native ? native.quantiles[name] : null);
+      }
+    });
+    if (!native) {
+      return;
+    }
+    text("native-schema", native.schema);
+    text("native-zero-count", native.zero_count);
+    var body = document.querySelector("#native-buckets tbody");
+    if (!body) {
+      return;
+    }
+    var fresh = document.createElement("tbody");
+    native.buckets.forEach(function (b) {
+      var row = document.createElement("tr");
+      cell(row, bound(b.lower), true);
+      cell(row, bound(b.upper), true);
+      cell(row, b.count, true);
+      fresh.appendChild(row);
+    });
+    body.parentNode.replaceChild(fresh, body);
   }
 
   function updateProcess(process) {
@@ -200,6 +236,7 @@
     text("p50", seconds(snapshot.quantiles.p50));
     text("p90", seconds(snapshot.quantiles.p90));
     text("p99", seconds(snapshot.quantiles.p99));
+    updateNative(snapshot.request_processing_seconds, snapshot.quantiles);
     updateRoutes(snapshot.http_server_request_duration_seconds);
     updateProcess(snapshot.process);
   }

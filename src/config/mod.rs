@@ -36,13 +36,15 @@ pub use parse::MAX_DOWNSTREAM_TIMEOUT;
 pub use sdk::SdkSettings;
 pub use values::{
     Backend, Compression, ConsoleFormat, Downstreams, Exporter, HistogramAggregation, KeyValues,
-    OtlpProtocol, PathList, Propagator, Propagators, Sampler, TemporalityPreference,
+    NativeHistograms, OtlpProtocol, PathList, Propagator, Propagators, Sampler,
+    TemporalityPreference,
 };
 
 use parse::{
     parse_bool, parse_chaos_latency, parse_downstream_timeout, parse_downstreams, parse_duration,
     parse_error_status, parse_interval, parse_key_values, parse_listen, parse_log_filter,
-    parse_paths, parse_propagators, parse_ratio, parse_seed, parse_value_length_limit,
+    parse_native_bucket_factor, parse_paths, parse_propagators, parse_ratio, parse_seed,
+    parse_value_length_limit,
 };
 
 /// The longest latency (fixed plus jitter) that chaos may add to a request, as for `/do_task`.
@@ -61,6 +63,10 @@ pub struct Config {
         ignore_case = true
     )]
     pub metrics_backend: Backend,
+
+    /// Also keep the request histograms as Prometheus native histograms, served in the protobuf format: the largest growth factor from one native bucket to the next (such as 1.1, the resolution client_golang users commonly pick), or `off` for classic buckets only.
+    #[arg(long, env = "NATIVE_HISTOGRAM_BUCKET_FACTOR", value_name = "NATIVE_HISTOGRAM_BUCKET_FACTOR", default_value = "1.1", value_parser = parse_native_bucket_factor)]
+    pub native_histogram_bucket_factor: NativeHistograms,
 
     /// Where traces and OTel metrics go unless OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
     #[arg(
@@ -294,6 +300,10 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:5000".parse().unwrap());
         assert_eq!(config.shutdown_grace_period, Duration::from_secs(30));
         assert_eq!(config.otel_metric_export_interval, Duration::from_secs(10));
+        assert_eq!(
+            config.native_histogram_bucket_factor,
+            NativeHistograms::default()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::values::{Downstreams, KeyValues, PathList, Propagator, Propagators};
+use super::values::{Downstreams, KeyValues, NativeHistograms, PathList, Propagator, Propagators};
 
 pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
@@ -132,6 +132,25 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// The largest `NATIVE_HISTOGRAM_BUCKET_FACTOR`: 2^16, the growth of the coarsest native schema (-4).
+pub const MAX_NATIVE_BUCKET_FACTOR: f64 = 65536.0;
+
+/// Parses `NATIVE_HISTOGRAM_BUCKET_FACTOR`: `off`, or a factor above 1 and at most 65536.
+pub fn parse_native_bucket_factor(value: &str) -> Result<NativeHistograms, String> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(NativeHistograms::Off);
+    }
+    match value.parse::<f64>() {
+        Ok(factor) if factor > 1.0 && factor <= MAX_NATIVE_BUCKET_FACTOR => {
+            Ok(NativeHistograms::BucketFactor(factor))
+        }
+        _ => Err(format!(
+            "expected off, or a bucket growth factor above 1 and at most {MAX_NATIVE_BUCKET_FACTOR}, such as 1.1"
+        )),
+    }
+}
+
 /// Parses `CHAOS_ERROR_STATUS`: an error status, 400 to 599.
 pub fn parse_error_status(value: &str) -> Result<u16, String> {
     match value.trim().parse::<u16>() {
@@ -249,6 +268,18 @@ pub fn parse_value_length_limit(value: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_native_bucket_factor_is_off_or_above_one() {
+        assert_eq!(
+            parse_native_bucket_factor("1.1"),
+            Ok(NativeHistograms::BucketFactor(1.1))
+        );
+        assert_eq!(parse_native_bucket_factor("OFF"), Ok(NativeHistograms::Off));
+        for bad in ["1", "0.5", "-2", "nan", "inf", "70000", "fine"] {
+            assert!(parse_native_bucket_factor(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations_accept_units() {

@@ -12,6 +12,24 @@ pub enum Backend {
     Otel,
 }
 
+/// Whether the request histograms are also kept as Prometheus native histograms, and how finely.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NativeHistograms {
+    /// Classic buckets only, as before native histograms.
+    Off,
+    /// Classic and native buckets; each native bucket's upper bound is at most this factor above
+    /// its lower bound (the largest resolution that meets it is chosen, as client_golang's
+    /// `NativeHistogramBucketFactor` does).
+    BucketFactor(f64),
+}
+
+impl Default for NativeHistograms {
+    /// A factor of 1.1, the resolution client_golang's users commonly pick (schema 3).
+    fn default() -> Self {
+        NativeHistograms::BucketFactor(1.1)
+    }
+}
+
 /// Where spans and OTel metrics are exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Exporter {

@@ -9,8 +9,9 @@ use axum::{
 use super::{error::AppError, state::AppState};
 use crate::metrics::Format;
 
-/// Serves the backend's exposition: OpenMetrics when the `Accept` header prefers it, else the
-/// Prometheus text format 0.0.4. Backends that push (OpenTelemetry) answer 404.
+/// Serves the backend's exposition in the format the `Accept` header prefers (see
+/// [`Format::negotiate`]): protobuf, OpenMetrics, or the Prometheus text format 0.0.4. Backends
+/// that push (OpenTelemetry) answer 404.
 pub async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     match state.backend.encode(format) {

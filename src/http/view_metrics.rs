@@ -19,7 +19,10 @@ use super::{
     nav::{Nav, Page},
     state::AppState,
 };
-use crate::metrics::{Bucket, Process, Series, Snapshot, histogram_quantile};
+use crate::metrics::{
+    Bucket, NativeHistogram, Process, Series, Snapshot, histogram_quantile,
+    native_histogram_quantile,
+};
 
 /// The version of the JSON snapshot's shape (`docs/view_metrics.schema.json`); raised on any
 /// change that could break a reader.
@@ -143,6 +146,50 @@ struct HistogramJson {
     buckets: Vec<BucketJson>,
     count: u64,
     sum: f64,
+    /// The same histogram as a native one; `null` where it is none (an addition to schema
+    /// version 1: readers that do not know it ignore it).
+    native: Option<NativeJson>,
+}
+
+/// A native histogram: its schema, zero bucket, populated buckets and quantiles.
+#[derive(Debug, Serialize)]
+struct NativeJson {
+    schema: i8,
+    zero_threshold: f64,
+    zero_count: u64,
+    count: u64,
+    sum: f64,
+    buckets: Vec<NativeBucketJson>,
+    quantiles: Quantiles,
+}
+
+#[derive(Debug, Serialize)]
+struct NativeBucketJson {
+    lower: f64,
+    upper: f64,
+    count: u64,
+}
+
+impl NativeJson {
+    fn of(native: &NativeHistogram) -> Self {
+        Self {
+            schema: native.schema,
+            zero_threshold: native.zero_threshold,
+            zero_count: native.zero_count,
+            count: native.count,
+            sum: native.sum,
+            buckets: native
+                .buckets
+                .iter()
+                .map(|b| NativeBucketJson {
+                    lower: b.lower,
+                    upper: b.upper,
+                    count: b.count,
+                })
+                .collect(),
+            quantiles: Quantiles::native(native),
+        }
+    }
 }
 
 /// Estimated as PromQL's `histogram_quantile` would; `null` without observations.
@@ -161,6 +208,14 @@ impl Quantiles {
             p99: histogram_quantile(0.99, buckets),
         }
     }
+
+    fn native(native: &NativeHistogram) -> Self {
+        Self {
+            p50: native_histogram_quantile(0.5, native),
+            p90: native_histogram_quantile(0.9, native),
+            p99: native_histogram_quantile(0.99, native),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -174,6 +229,7 @@ struct SeriesJson<'a> {
     sum: f64,
     buckets: Vec<BucketJson>,
     quantiles: Quantiles,
+    native: Option<NativeJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +268,7 @@ impl<'a> SnapshotJson<'a> {
                 buckets: buckets_json(&s.buckets),
                 count: s.count,
                 sum: s.sum,
+                native: s.native.as_ref().map(NativeJson::of),
             },
             quantiles: Quantiles::of(&s.buckets),
             http_server_request_duration_seconds: s
@@ -227,6 +284,7 @@ impl<'a> SnapshotJson<'a> {
                     sum: series.sum,
                     buckets: buckets_json(&series.buckets),
                     quantiles: Quantiles::of(&series.buckets),
+                    native: series.native.as_ref().map(NativeJson::of),
                 })
                 .collect(),
             process: s.process.map(|p| ProcessJson {
@@ -272,6 +330,57 @@ struct SeriesRow {
     count: u64,
     p50: String,
     p99: String,
+    /// p99 from the series' native histogram, `n/a` without one.
+    native_p99: String,
+}
+
+/// One quantile from the classic buckets and from the native ones, side by side.
+struct QuantileRow {
+    name: &'static str,
+    classic: String,
+    native: String,
+}
+
+/// One populated bucket of the native histogram, its bounds as the page writes them.
+struct NativeRow {
+    lower: String,
+    upper: String,
+    count: u64,
+}
+
+/// The native histogram of `request_processing_seconds`, as the page shows it.
+struct NativeView {
+    schema: i8,
+    /// How much larger each bucket's upper bound is than its lower one: `2^(2^-schema)`.
+    growth: String,
+    zero_threshold: String,
+    zero_count: u64,
+    buckets: Vec<NativeRow>,
+}
+
+impl NativeView {
+    fn of(native: &NativeHistogram) -> Self {
+        Self {
+            schema: native.schema,
+            growth: format!("{:.4}", (-f64::from(native.schema)).exp2().exp2()),
+            zero_threshold: format!("{:e}", native.zero_threshold),
+            zero_count: native.zero_count,
+            buckets: native
+                .buckets
+                .iter()
+                .map(|b| NativeRow {
+                    lower: bound(b.lower),
+                    upper: bound(b.upper),
+                    count: b.count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A native bucket bound, to 6 significant digits (the script writes the same).
+fn bound(value: f64) -> String {
+    format!("{}", format!("{value:.5e}").parse::<f64>().unwrap_or(value))
 }
 
 struct ProcessRow {
@@ -303,6 +412,11 @@ struct MetricsPage<'a> {
     p99: String,
     bars: Vec<Bar>,
     buckets: Vec<BucketRow>,
+    /// p50, p90 and p99 from the classic and the native buckets.
+    quantiles: Vec<QuantileRow>,
+    native: Option<NativeView>,
+    /// Why there is no native histogram, when there is none.
+    no_native: &'static str,
     series: Vec<SeriesRow>,
     process: Option<ProcessRow>,
     plot_height: f64,
@@ -369,6 +483,25 @@ impl<'a> MetricsPage<'a> {
                     cumulative: b.count,
                 })
                 .collect(),
+            quantiles: [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)]
+                .into_iter()
+                .map(|(name, q)| QuantileRow {
+                    name,
+                    classic: seconds(histogram_quantile(q, &snapshot.buckets)),
+                    native: seconds(
+                        snapshot
+                            .native
+                            .as_ref()
+                            .and_then(|n| native_histogram_quantile(q, n)),
+                    ),
+                })
+                .collect(),
+            native: snapshot.native.as_ref().map(NativeView::of),
+            no_native: match (snapshot.native.is_some(), about.scraped()) {
+                (true, _) => "",
+                (false, true) => "off",
+                (false, false) => "otel",
+            },
             series: snapshot.series.iter().map(series_row).collect(),
             process: snapshot.process.as_ref().map(process_row),
             plot_height: PLOT_HEIGHT,
@@ -411,6 +544,12 @@ fn series_row(series: &Series) -> SeriesRow {
         count: series.count,
         p50: seconds(histogram_quantile(0.5, &series.buckets)),
         p99: seconds(histogram_quantile(0.99, &series.buckets)),
+        native_p99: seconds(
+            series
+                .native
+                .as_ref()
+                .and_then(|n| native_histogram_quantile(0.99, n)),
+        ),
     }
 }
 
@@ -501,6 +640,55 @@ mod tests {
         assert_eq!(errors(&snapshot(8, 2, 0)), (Some(0.25), "warn"));
         assert_eq!(errors(&snapshot(8, 2, 2)), (Some(0.5), "bad"));
         assert_eq!(errors(&snapshot(8, 0, 1)), (Some(0.125), "bad"));
+    }
+
+    #[test]
+    fn the_page_shows_the_native_buckets_and_both_quantiles_or_why_there_are_none() {
+        let prometheus = About::of(&crate::config::Config::defaults());
+        let mut config = crate::config::Config::defaults();
+        config.metrics_backend = crate::config::Backend::Otel;
+        let otel = About::of(&config);
+        let native = Snapshot {
+            buckets: Snapshot::cumulative(&[0.1], [0, 4]),
+            native: Some(NativeHistogram {
+                schema: 3,
+                zero_threshold: 2.938_735_877_055_719e-39,
+                zero_count: 0,
+                count: 4,
+                sum: 0.5,
+                buckets: vec![crate::metrics::NativeBucket {
+                    lower: 0.125,
+                    upper: 0.13630407,
+                    count: 4,
+                }],
+            }),
+            ..Snapshot::default()
+        };
+
+        let page = MetricsPage::new(&native, &prometheus, UNIX_EPOCH)
+            .render()
+            .unwrap();
+        let off = MetricsPage::new(&Snapshot::default(), &prometheus, UNIX_EPOCH)
+            .render()
+            .unwrap();
+        let pushed = MetricsPage::new(&Snapshot::default(), &otel, UNIX_EPOCH)
+            .render()
+            .unwrap();
+
+        assert!(
+            page.contains("<tr><td class=\"num\">0.125</td><td class=\"num\">0.136304</td><td class=\"num\">4</td></tr>"),
+            "{page}"
+        );
+        // p50: rank 2 of 4 in (0.125, 0.1363]: half-way on a log scale; classic: 0.1 (+Inf).
+        assert!(
+            page.contains("<tr data-quantile=\"p50\"><td>p50</td><td class=\"num\">0.1000</td><td class=\"num\">0.1305</td></tr>"),
+            "{page}"
+        );
+        assert!(off.contains("Native histograms are off"), "{off}");
+        assert!(
+            pushed.contains("No native histogram with the otel backend"),
+            "{pushed}"
+        );
     }
 
     #[test]

@@ -28,9 +28,9 @@ use crate::{
 };
 
 pub use exposition::Format;
-pub use quantile::histogram_quantile;
+pub use quantile::{histogram_quantile, native_histogram_quantile};
 pub use refused::RefusedRequests;
-pub use snapshot::{Bucket, Process, Series, Snapshot};
+pub use snapshot::{Bucket, NativeBucket, NativeHistogram, Process, Series, Snapshot};
 
 /// Upper bounds of the request histograms, in seconds: the Flask original's buckets.
 pub const BUCKETS: [f64; 14] = [
@@ -134,8 +134,9 @@ pub trait MetricsBackend: Send + Sync + 'static {
     /// histogram and the process figures, read from the backend itself.
     fn snapshot(&self) -> Snapshot;
 
-    /// The scrape exposition in `format`, or `None` when this backend is not scraped (it pushes).
-    fn encode(&self, format: Format) -> Option<Result<String, std::fmt::Error>>;
+    /// The scrape exposition in `format` (text for the text formats), or `None` when this backend
+    /// is not scraped (it pushes).
+    fn encode(&self, format: Format) -> Option<Result<Vec<u8>, std::fmt::Error>>;
 
     /// A short name for logs and pages.
     fn name(&self) -> &'static str;
@@ -165,9 +166,11 @@ pub fn build(
 ) -> Arc<dyn MetricsBackend> {
     match config.metrics_backend {
         Backend::Prometheus => Arc::new(
-            prometheus::PrometheusBackend::new()
-                .with_losses(telemetry.losses())
-                .with_refused(refused.clone()),
+            prometheus::PrometheusBackend::with_native_histograms(
+                config.native_histogram_bucket_factor,
+            )
+            .with_losses(telemetry.losses())
+            .with_refused(refused.clone()),
         ),
         Backend::Otel => {
             let (provider, tap) = telemetry

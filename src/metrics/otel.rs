@@ -364,7 +364,7 @@ impl MetricsBackend for OtelBackend {
         Snapshot::clone(&last)
     }
 
-    fn encode(&self, _format: Format) -> Option<Result<String, std::fmt::Error>> {
+    fn encode(&self, _format: Format) -> Option<Result<Vec<u8>, std::fmt::Error>> {
         None
     }
 

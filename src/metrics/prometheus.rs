@@ -1,9 +1,12 @@
 //! The Prometheus backend: a prometheus-client registry, pulled from `/metrics`.
 //!
 //! Histogram observations made inside a sampled span carry its `trace_id` and `span_id` as an
-//! exemplar (OpenMetrics only), so a dashboard can jump from a latency bucket to a trace.
+//! exemplar (OpenMetrics and protobuf), so a dashboard can jump from a latency bucket to a trace.
+//! The two request histograms are also native histograms unless `NATIVE_HISTOGRAM_BUCKET_FACTOR`
+//! is `off`; those are carried by the protobuf format only (see [`dual`]).
 
 use std::{
+    collections::HashMap,
     fmt,
     sync::{Arc, OnceLock, atomic::AtomicU64},
     time::SystemTime,
@@ -11,10 +14,7 @@ use std::{
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{
-        DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
-        LabelSetEncoder, LabelValueEncoder,
-    },
+    encoding::{DescriptorEncoder, EncodeMetric, prometheus_protobuf},
     metrics::{
         counter::{ConstCounter, Counter},
         exemplar::HistogramWithExemplars,
@@ -23,104 +23,34 @@ use prometheus_client::{
     },
     registry::{Registry, Unit},
 };
+use prost::Message;
 
-use crate::{chaos::ChaosSettings, telemetry::Losses};
+use crate::{chaos::ChaosSettings, config::NativeHistograms, telemetry::Losses};
 
+mod dual;
+mod labels;
+mod native;
 mod parse;
 
 use super::{
     BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
-    RouteMetrics, Snapshot, TraceRef, process,
+    RouteMetrics, Snapshot, process,
 };
-use crate::conventions::{ErrorType, METHODS, URL_SCHEME};
+use crate::conventions::METHODS;
+use dual::{DualFamily, DualHistogram};
+use labels::{BuildLabels, ClientLabels, HttpLabels, TraceExemplar};
+use native::Schema;
 
-/// Labels of `http_server_request_duration_seconds`, the attributes OpenTelemetry's HTTP server
-/// metric conventions require. Every value is bounded: a method from a fixed set, a route template
-/// from the route table, a status code, and an error type from a fixed set.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-struct HttpLabels {
-    http_request_method: &'static str,
-    http_route: &'static str,
-    http_response_status_code: u16,
-    error_type: Option<ErrorType>,
-}
-
-impl EncodeLabelSet for HttpLabels {
-    // By hand, so that `error_type` is left out when there is none: the derive would write
-    // `error_type=""` on every successful series.
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
-        ("http_request_method", self.http_request_method).encode(encoder.encode_label())?;
-        ("http_route", self.http_route).encode(encoder.encode_label())?;
-        ("http_response_status_code", self.http_response_status_code)
-            .encode(encoder.encode_label())?;
-        ("url_scheme", URL_SCHEME).encode(encoder.encode_label())?;
-        if let Some(error_type) = self.error_type {
-            ("error_type", Displayed(error_type)).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
-}
-
-/// Labels of `http_client_request_duration_seconds`, the attributes of OpenTelemetry's HTTP client
-/// metric conventions. Bounded: the server address and port come from `DOWNSTREAM_URL`.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct ClientLabels {
-    http_request_method: &'static str,
-    server_address: Arc<str>,
-    server_port: u16,
-    url_scheme: &'static str,
-    http_response_status_code: Option<u16>,
-    error_type: Option<ErrorType>,
-}
-
-impl EncodeLabelSet for ClientLabels {
-    // By hand, so that a call without an answer has no status label, and a success no error_type.
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
-        ("http_request_method", self.http_request_method).encode(encoder.encode_label())?;
-        ("server_address", &*self.server_address).encode(encoder.encode_label())?;
-        ("server_port", self.server_port).encode(encoder.encode_label())?;
-        ("url_scheme", self.url_scheme).encode(encoder.encode_label())?;
-        if let Some(status) = self.http_response_status_code {
-            ("http_response_status_code", status).encode(encoder.encode_label())?;
-        }
-        if let Some(error_type) = self.error_type {
-            ("error_type", Displayed(error_type)).encode(encoder.encode_label())?;
-        }
-        Ok(())
-    }
-}
-
-/// The exemplar label set; written as hex straight from the ids, without allocating.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TraceExemplar {
-    trace_id: Displayed<opentelemetry::trace::TraceId>,
-    span_id: Displayed<opentelemetry::trace::SpanId>,
-}
-
-/// A label value written through `Display`, without allocating.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct Displayed<T>(T);
-
-impl<T: fmt::Display> EncodeLabelValue for Displayed<T> {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
-        fmt::Write::write_fmt(encoder, format_args!("{}", self.0))
-    }
-}
-
-impl From<TraceRef> for TraceExemplar {
-    fn from(trace: TraceRef) -> Self {
-        Self {
-            trace_id: Displayed(trace.trace_id),
-            span_id: Displayed(trace.span_id),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BuildLabels {
-    version: &'static str,
-    revision: &'static str,
-}
+/// The names of the request histograms, as exposed.
+const PROCESSING: &str = "request_processing_seconds";
+const DURATION: &str = "http_server_request_duration_seconds";
+/// The original's counters, made with the backend and never reset.
+const COUNTERS: [&str; 4] = [
+    "http_requests_total",
+    "http_successful_request_total",
+    "http_error_4xx_total",
+    "http_error_5xx_total",
+];
 
 type Histogram = HistogramWithExemplars<TraceExemplar>;
 
@@ -136,11 +66,13 @@ pub struct PrometheusBackend {
     successful: Counter,
     error_4xx: Counter,
     error_5xx: Counter,
-    processing: Histogram,
-    duration: Family<HttpLabels, Histogram, fn() -> Histogram>,
+    processing: DualHistogram,
+    duration: DualFamily<HttpLabels>,
     client_duration: Family<ClientLabels, Histogram, fn() -> Histogram>,
     /// The chaos settings in force, in the order of [`CHAOS_GAUGES`].
     chaos: [Gauge<f64, AtomicU64>; 5],
+    /// When the counters were made: their created timestamp in the protobuf format.
+    created: SystemTime,
 }
 
 /// Names and help of the chaos settings' gauges.
@@ -175,16 +107,22 @@ impl Default for PrometheusBackend {
 
 impl PrometheusBackend {
     /// A fresh registry with the original's families, the semantic-convention histogram, process
-    /// metrics and build information.
+    /// metrics and build information; the request histograms are also native ones, at the
+    /// default bucket factor (1.1).
     pub fn new() -> Self {
+        Self::with_native_histograms(NativeHistograms::default())
+    }
+
+    /// As [`PrometheusBackend::new`], with the request histograms also native as `native` says.
+    pub fn with_native_histograms(native: NativeHistograms) -> Self {
+        let schema = Schema::of(native).map(Arc::new);
         let mut registry = Registry::default();
         let requests = Counter::default();
         let successful = Counter::default();
         let error_4xx = Counter::default();
         let error_5xx = Counter::default();
-        let processing = new_histogram();
-        let duration =
-            Family::<HttpLabels, Histogram, fn() -> Histogram>::new_with_constructor(new_histogram);
+        let processing = DualHistogram::new(schema.as_ref());
+        let duration = DualFamily::new(schema);
 
         // Counters are registered without `_total`: the encoder appends it.
         registry.register(
@@ -257,6 +195,7 @@ impl PrometheusBackend {
             duration,
             client_duration,
             chaos,
+            created: SystemTime::now(),
         }
     }
 }
@@ -349,20 +288,62 @@ impl PrometheusBackend {
         };
         let seconds = request.duration.as_secs_f64();
         let at = request.trace.map(|_| request.at);
-        self.processing
-            .observe(seconds, request.trace.map(TraceExemplar::from), at);
+        self.processing.observe(seconds, request.trace, at);
         labelled(seconds, at);
     }
 
     /// The series of `http_server_request_duration_seconds` that `request` belongs to.
-    fn series(&self, request: &RequestRecord) -> Histogram {
+    fn series(&self, request: &RequestRecord) -> DualHistogram {
         let labels = HttpLabels {
             http_request_method: request.method,
             http_route: request.route,
             http_response_status_code: request.status,
             error_type: request.error_type,
         };
-        self.duration.get_or_create(&labels).clone()
+        self.duration.get_or_create(&labels)
+    }
+
+    /// The Prometheus protobuf format, length-delimited `MetricFamily` messages: prometheus-client
+    /// encodes every family, then the request histograms' messages are replaced by the app's own,
+    /// which carry the native buckets too (see [`dual`]). Without native histograms the crate's
+    /// classic messages stay.
+    fn protobuf(&self) -> Result<Vec<u8>, fmt::Error> {
+        let mut families = prometheus_protobuf::encode(&self.registry)?;
+        for family in &mut families {
+            match family.name.as_str() {
+                PROCESSING => {
+                    if let Some(metric) = self.processing.protobuf(Vec::new()) {
+                        family.metric = vec![metric];
+                    }
+                }
+                DURATION => {
+                    let metrics: Option<Vec<_>> = self
+                        .duration
+                        .series()
+                        .into_iter()
+                        .map(|(labels, series)| series.protobuf(labels.protobuf()))
+                        .collect();
+                    if let Some(metrics) = metrics {
+                        family.metric = metrics;
+                    }
+                }
+                // prometheus-client writes no created timestamp of a counter: the backend's own.
+                name if COUNTERS.contains(&name) => {
+                    for counter in family.metric.iter_mut().filter_map(|m| m.counter.as_mut()) {
+                        counter.start_timestamp = Some(self.created.into());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut body = Vec::with_capacity(families.iter().map(|f| f.encoded_len() + 4).sum());
+        for family in families {
+            // Writing into a `Vec` cannot run out of room, the only failure prost reports.
+            family
+                .encode_length_delimited(&mut body)
+                .map_err(|_| fmt::Error)?;
+        }
+        Ok(body)
     }
 }
 
@@ -371,7 +352,7 @@ impl PrometheusBackend {
 /// family), so that most requests skip the family's hashing and lock.
 struct PrometheusRoute {
     backend: Arc<PrometheusBackend>,
-    ok: [OnceLock<Histogram>; METHODS.len()],
+    ok: [OnceLock<DualHistogram>; METHODS.len()],
 }
 
 impl RouteMetrics for PrometheusRoute {
@@ -383,12 +364,12 @@ impl RouteMetrics for PrometheusRoute {
             }
             _ => None,
         };
-        self.backend.count(request, |seconds, at| {
-            let exemplar = request.trace.map(TraceExemplar::from);
-            match cached {
-                Some(series) => series.observe(seconds, exemplar, at),
-                None => self.backend.series(request).observe(seconds, exemplar, at),
-            }
+        self.backend.count(request, |seconds, at| match cached {
+            Some(series) => series.observe(seconds, request.trace, at),
+            None => self
+                .backend
+                .series(request)
+                .observe(seconds, request.trace, at),
         });
     }
 }
@@ -403,8 +384,7 @@ impl MetricsBackend for PrometheusBackend {
 
     fn record(&self, request: &RequestRecord) {
         self.count(request, |seconds, at| {
-            let exemplar = request.trace.map(TraceExemplar::from);
-            self.series(request).observe(seconds, exemplar, at);
+            self.series(request).observe(seconds, request.trace, at);
         });
     }
 
@@ -441,17 +421,44 @@ impl MetricsBackend for PrometheusBackend {
     fn snapshot(&self) -> Snapshot {
         let mut text = String::new();
         let now = SystemTime::now();
-        // Reading the backend's own exposition shows exactly what a scrape would see.
+        // Reading the backend's own exposition shows exactly what a scrape would see; the native
+        // buckets are not in the text, so they are read from the histograms themselves.
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             return Snapshot::default();
         }
+        let mut snapshot = parse::snapshot(&text);
+        snapshot.native = self.processing.native();
+        // By label values: a page of up to 24,120 series must not search them one by one.
+        let mut native: HashMap<_, _> = self
+            .duration
+            .series()
+            .into_iter()
+            .map(|(labels, series)| {
+                let key = (
+                    labels.http_route,
+                    labels.http_request_method,
+                    labels.http_response_status_code,
+                    labels.error_type.map(|e| e.to_string()),
+                );
+                (key, series)
+            })
+            .collect();
+        for shown in &mut snapshot.series {
+            let key = (
+                shown.route.as_str(),
+                shown.method.as_str(),
+                shown.status,
+                shown.error_type.clone(),
+            );
+            shown.native = native.remove(&key).and_then(|series| series.native());
+        }
         Snapshot {
             collected_at: Some(now),
-            ..parse::snapshot(&text)
+            ..snapshot
         }
     }
 
-    fn encode(&self, format: Format) -> Option<Result<String, fmt::Error>> {
+    fn encode(&self, format: Format) -> Option<Result<Vec<u8>, fmt::Error>> {
         let mut text = String::with_capacity(8 * 1024);
         let result = match format {
             Format::Text => {
@@ -460,8 +467,9 @@ impl MetricsBackend for PrometheusBackend {
             Format::OpenMetrics => {
                 prometheus_client::encoding::text::encode(&mut text, &self.registry)
             }
+            Format::Protobuf => return Some(self.protobuf()),
         };
-        Some(result.map(|()| text))
+        Some(result.map(|()| text.into_bytes()))
     }
 
     fn name(&self) -> &'static str {
@@ -473,7 +481,169 @@ impl MetricsBackend for PrometheusBackend {
 mod tests {
     use super::*;
 
-    use crate::metrics::conformance::{self, record};
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+
+    use crate::{
+        conventions::ErrorType,
+        metrics::{
+            TraceRef,
+            conformance::{self, record},
+        },
+    };
+
+    /// A text exposition of `backend`.
+    fn exposition(backend: &PrometheusBackend, format: Format) -> String {
+        String::from_utf8(backend.encode(format).unwrap().unwrap()).unwrap()
+    }
+
+    /// The protobuf exposition of `backend`, decoded.
+    fn families(backend: &PrometheusBackend) -> Vec<MetricFamily> {
+        let body = backend.encode(Format::Protobuf).unwrap().unwrap();
+        let mut rest = body.as_slice();
+        let mut families = Vec::new();
+        while !rest.is_empty() {
+            families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
+        }
+        families
+    }
+
+    fn trace() -> TraceRef {
+        TraceRef {
+            trace_id: opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c")
+                .unwrap(),
+            span_id: opentelemetry::trace::SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        }
+    }
+
+    #[test]
+    fn protobuf_carries_both_request_histograms_classic_and_native_with_exemplars() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&RequestRecord {
+            trace: Some(trace()),
+            ..record(200, 30)
+        });
+        backend.record(&record(503, 3));
+        let families = families(&backend);
+
+        for name in [PROCESSING, DURATION] {
+            let family = families.iter().find(|f| f.name == name).expect(name);
+            let count: u64 = family
+                .metric
+                .iter()
+                .map(|m| m.histogram.as_ref().unwrap().sample_count)
+                .sum();
+            assert_eq!(count, 2, "{name}");
+            for metric in &family.metric {
+                let h = metric.histogram.as_ref().unwrap();
+                assert_eq!(h.schema, 3, "{name}: factor 1.1 is schema 3");
+                assert!(h.zero_threshold > 0.0 && !h.positive_span.is_empty());
+                assert_eq!(h.bucket.len(), BUCKETS.len() + 1, "{name}: classic too");
+                assert!(h.start_timestamp.is_some(), "{name}: created timestamp");
+            }
+            let exemplars: Vec<_> = family
+                .metric
+                .iter()
+                .flat_map(|m| &m.histogram.as_ref().unwrap().exemplars)
+                .collect();
+            assert_eq!(exemplars.len(), 1, "{name}: the native exemplar");
+            let classic = family
+                .metric
+                .iter()
+                .flat_map(|m| &m.histogram.as_ref().unwrap().bucket)
+                .filter(|b| b.exemplar.is_some())
+                .count();
+            assert_eq!(classic, 1, "{name}: the classic bucket exemplar");
+        }
+        let ok = &families.iter().find(|f| f.name == DURATION).unwrap().metric;
+        let labels: Vec<_> = ok
+            .iter()
+            .map(|m| {
+                m.label
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        assert!(labels.contains(&"http_request_method=GET,http_route=/,http_response_status_code=503,url_scheme=http,error_type=503".to_string()), "{labels:?}");
+        let counter = families
+            .iter()
+            .find(|f| f.name == "http_requests_total")
+            .unwrap();
+        let counter = counter.metric[0].counter.as_ref().unwrap();
+        assert_eq!(counter.value, 2.0);
+        assert!(counter.start_timestamp.is_some(), "created timestamp");
+    }
+
+    #[test]
+    fn with_native_histograms_off_protobuf_has_classic_buckets_only() {
+        let backend = PrometheusBackend::with_native_histograms(NativeHistograms::Off);
+
+        backend.record(&RequestRecord {
+            trace: Some(trace()),
+            ..record(200, 30)
+        });
+        let families = families(&backend);
+
+        let family = families.iter().find(|f| f.name == DURATION).unwrap();
+        let h = family.metric[0].histogram.as_ref().unwrap();
+        assert_eq!((h.schema, h.zero_threshold), (0, 0.0));
+        assert!(h.positive_span.is_empty() && h.exemplars.is_empty());
+        assert_eq!(h.sample_count, 1);
+        assert!(h.bucket.iter().any(|b| b.exemplar.is_some()));
+    }
+
+    #[test]
+    fn the_text_formats_are_the_same_with_native_histograms_on_or_off() {
+        let on = PrometheusBackend::new();
+        let off = PrometheusBackend::with_native_histograms(NativeHistograms::Off);
+        let at = SystemTime::now();
+
+        for backend in [&on, &off] {
+            backend.record(&RequestRecord {
+                trace: Some(trace()),
+                at,
+                ..record(200, 30)
+            });
+        }
+
+        for format in [Format::Text, Format::OpenMetrics] {
+            let (on, off) = (exposition(&on, format), exposition(&off, format));
+            // The process figures differ from one read to the next: compare the rest.
+            let requests = |text: &str| -> Vec<String> {
+                text.lines()
+                    .filter(|l| !l.contains("process_"))
+                    .map(str::to_string)
+                    .collect()
+            };
+            assert_eq!(requests(&on), requests(&off), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn the_snapshot_has_the_native_histograms_beside_the_classic_ones() {
+        let backend = PrometheusBackend::new();
+
+        backend.record(&record(200, 30));
+        backend.record(&record(200, 300));
+        let snapshot = backend.snapshot();
+
+        let native = snapshot.native.expect("native on by default");
+        assert_eq!(
+            (native.count, native.schema, native.buckets.len()),
+            (2, 3, 2)
+        );
+        assert!(native.buckets[0].lower < 0.03 && 0.03 <= native.buckets[0].upper);
+        let series = snapshot.series[0].native.as_ref().expect("per series too");
+        assert_eq!(series.count, 2);
+        assert_eq!(
+            PrometheusBackend::with_native_histograms(NativeHistograms::Off)
+                .snapshot()
+                .native,
+            None
+        );
+    }
 
     #[test]
     fn counts_by_the_rule_and_reads_its_own_exposition_back() {
@@ -490,7 +660,7 @@ mod tests {
         });
         let backend = PrometheusBackend::new().with_losses(Arc::new(losses));
 
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let text = exposition(&backend, Format::Text);
 
         for series in [
             "prom_metrics_app_telemetry_dropped_spans_total 1",
@@ -506,18 +676,12 @@ mod tests {
     #[test]
     fn exemplars_appear_only_in_openmetrics() {
         let backend = PrometheusBackend::new();
-        let trace = TraceRef {
-            trace_id: opentelemetry::trace::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c")
-                .unwrap(),
-            span_id: opentelemetry::trace::SpanId::from_hex("b7ad6b7169203331").unwrap(),
-        };
-
         backend.record(&RequestRecord {
-            trace: Some(trace),
+            trace: Some(trace()),
             ..record(200, 3)
         });
-        let openmetrics = backend.encode(Format::OpenMetrics).unwrap().unwrap();
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let openmetrics = exposition(&backend, Format::OpenMetrics);
+        let text = exposition(&backend, Format::Text);
 
         assert!(
             openmetrics.contains(
@@ -538,7 +702,7 @@ mod tests {
             method: "POST",
             ..record(200, 3)
         });
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let text = exposition(&backend, Format::Text);
 
         assert!(text.contains(
             "http_server_request_duration_seconds_count{http_request_method=\"POST\",http_route=\"/do_task\",http_response_status_code=\"200\",url_scheme=\"http\"} 1"
@@ -562,7 +726,7 @@ mod tests {
         backend.record_client(&call(Some(200), None));
         backend.record_client(&call(Some(502), Some(ErrorType::Status(502))));
         backend.record_client(&call(None, Some(ErrorType::Timeout)));
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let text = exposition(&backend, Format::Text);
 
         for series in [
             "http_client_request_duration_seconds_count{http_request_method=\"GET\",server_address=\"b.example\",server_port=\"5000\",url_scheme=\"http\",http_response_status_code=\"200\"} 1",
@@ -609,7 +773,7 @@ mod tests {
 
         refused.add();
         refused.add();
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let text = exposition(&backend, Format::Text);
 
         assert!(
             text.contains("\nprom_metrics_app_http_requests_refused_total 2\n"),
@@ -624,7 +788,7 @@ mod tests {
 
         backend.record(&record(503, 3));
         backend.record(&record(200, 3));
-        let text = backend.encode(Format::Text).unwrap().unwrap();
+        let text = exposition(&backend, Format::Text);
 
         assert!(text.contains(
             "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/\",http_response_status_code=\"503\",url_scheme=\"http\",error_type=\"503\"} 1"

@@ -1,6 +1,7 @@
-//! Quantiles estimated from cumulative buckets, exactly as PromQL's `histogram_quantile` does.
+//! Quantiles estimated from buckets, exactly as PromQL's `histogram_quantile` does: from the
+//! cumulative buckets of a classic histogram, and from the exponential buckets of a native one.
 
-use super::snapshot::Bucket;
+use super::snapshot::{Bucket, NativeHistogram};
 
 /// The `q`-quantile of a classic histogram given by its cumulative `buckets` (sorted by bound,
 /// `+Inf` last), interpolated as PromQL's `histogram_quantile` does (`bucketQuantile` in
@@ -46,6 +47,61 @@ pub fn histogram_quantile(q: f64, buckets: &[Bucket]) -> Option<f64> {
     let value = start + (buckets[b].le - start) * ((rank - below as f64) / in_bucket);
     // 0/0 (q = 0 over an empty first bucket) is NaN in PromQL too.
     (!value.is_nan()).then_some(value)
+}
+
+/// The `q`-quantile of a native histogram, as PromQL's `histogram_quantile` computes it
+/// (`HistogramQuantile` in Prometheus' `promql/quantile.go`, 2.47 and later):
+///
+/// - the rank `q * count` falls in the first bucket, counting the zero bucket first, whose
+///   running total of observations reaches it (empty buckets are skipped);
+/// - within an exponential bucket the value is interpolated exponentially: linearly between the
+///   logarithms of its bounds, since on that scale every bucket has the same width;
+/// - within the zero bucket, linearly from 0 (the histogram has no negative buckets) to the zero
+///   threshold;
+/// - `None` without observations; `q` below 0 gives minus infinity, above 1 plus infinity.
+///
+/// Prometheus before 2.47 (Debian's 2.42 among them) interpolated linearly within every bucket;
+/// both results lie within the same bucket.
+pub fn native_histogram_quantile(q: f64, histogram: &NativeHistogram) -> Option<f64> {
+    if q.is_nan() {
+        return None;
+    }
+    if q < 0.0 {
+        return Some(f64::NEG_INFINITY);
+    }
+    if q > 1.0 {
+        return Some(f64::INFINITY);
+    }
+    if histogram.count == 0 {
+        return None;
+    }
+    let rank = q * histogram.count as f64;
+    let zero = (0.0, histogram.zero_threshold, histogram.zero_count);
+    let buckets = std::iter::once(zero)
+        .chain(
+            histogram
+                .buckets
+                .iter()
+                .map(|b| (b.lower, b.upper, b.count)),
+        )
+        .filter(|&(_, _, count)| count > 0);
+    let mut below = 0.0;
+    let mut last = None;
+    for (lower, upper, count) in buckets {
+        let count = count as f64;
+        last = Some(upper);
+        if below + count >= rank {
+            let fraction = (rank - below) / count;
+            if lower <= 0.0 {
+                return Some(lower + (upper - lower) * fraction);
+            }
+            let (log_lower, log_upper) = (lower.log2(), upper.log2());
+            return Some((log_lower + (log_upper - log_lower) * fraction).exp2());
+        }
+        below += count;
+    }
+    // The buckets hold fewer than `count` observations (NaN observations): the highest bound.
+    last
 }
 
 #[cfg(test)]
@@ -124,5 +180,58 @@ mod tests {
         assert_eq!(histogram_quantile(-0.1, &ten()), Some(f64::NEG_INFINITY));
         assert_eq!(histogram_quantile(1.1, &ten()), Some(f64::INFINITY));
         assert_eq!(histogram_quantile(f64::NAN, &ten()), None);
+    }
+
+    fn native(zero_count: u64, buckets: &[(f64, f64, u64)]) -> NativeHistogram {
+        let buckets: Vec<_> = buckets
+            .iter()
+            .map(
+                |&(lower, upper, count)| crate::metrics::snapshot::NativeBucket {
+                    lower,
+                    upper,
+                    count,
+                },
+            )
+            .collect();
+        NativeHistogram {
+            schema: 0,
+            zero_threshold: 1e-3,
+            zero_count,
+            count: zero_count + buckets.iter().map(|b| b.count).sum::<u64>(),
+            sum: 0.0,
+            buckets,
+        }
+    }
+
+    #[test]
+    fn a_native_quantile_is_interpolated_exponentially_within_its_bucket() {
+        // 4 observations: 2 in (0.5, 1], 2 in (1, 2].
+        let h = native(0, &[(0.5, 1.0, 2), (1.0, 2.0, 2)]);
+
+        // Rank 1 is half-way through (0.5, 1]: the geometric middle, 2^-0.5.
+        close(native_histogram_quantile(0.25, &h), 0.5f64.sqrt());
+        close(native_histogram_quantile(0.5, &h), 1.0);
+        // Rank 3.6 is 0.8 of the way through (1, 2]: 2^0.8.
+        close(native_histogram_quantile(0.9, &h), 0.8f64.exp2());
+        close(native_histogram_quantile(1.0, &h), 2.0);
+    }
+
+    #[test]
+    fn a_native_quantile_in_the_zero_bucket_is_linear_from_zero() {
+        let h = native(2, &[(0.5, 1.0, 2)]);
+
+        close(native_histogram_quantile(0.25, &h), 0.5e-3);
+        close(native_histogram_quantile(0.75, &h), 0.5f64.sqrt());
+    }
+
+    #[test]
+    fn an_empty_native_histogram_and_odd_quantiles_follow_promql() {
+        let empty = native(0, &[]);
+        let h = native(0, &[(0.5, 1.0, 2)]);
+
+        assert_eq!(native_histogram_quantile(0.5, &empty), None);
+        assert_eq!(native_histogram_quantile(-1.0, &h), Some(f64::NEG_INFINITY));
+        assert_eq!(native_histogram_quantile(2.0, &h), Some(f64::INFINITY));
+        assert_eq!(native_histogram_quantile(f64::NAN, &h), None);
     }
 }

@@ -21,6 +21,9 @@ pub struct Snapshot {
     pub count: u64,
     /// `request_processing_seconds_sum`, in seconds.
     pub sum: f64,
+    /// `request_processing_seconds` as a native histogram; `None` where it is not one (native
+    /// histograms off, or the OpenTelemetry backend).
+    pub native: Option<NativeHistogram>,
     /// Every series of `http_server_request_duration_seconds`, sorted by route, method and status.
     pub series: Vec<Series>,
     /// The process figures; `None` where the backend does not export them (OpenTelemetry).
@@ -50,6 +53,8 @@ pub struct Series {
     pub count: u64,
     /// Their total duration, in seconds.
     pub sum: f64,
+    /// The same series as a native histogram, where it is one.
+    pub native: Option<NativeHistogram>,
 }
 
 impl Series {
@@ -77,6 +82,35 @@ pub struct Process {
     pub open_fds: f64,
     /// `process_start_time_seconds`: Unix time the process started.
     pub start_time_seconds: f64,
+}
+
+/// A Prometheus native histogram: sparse exponential buckets of one schema (see
+/// `docs/telemetry.md`), as the protobuf format carries them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NativeHistogram {
+    /// The resolution: each bucket's upper bound is `2^(2^-schema)` times its lower bound.
+    pub schema: i8,
+    /// Observations at or below this value are in the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// All observations.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The populated positive buckets, lowest first, each with its own (not cumulative) count.
+    pub buckets: Vec<NativeBucket>,
+}
+
+/// One bucket of a native histogram: the observations in `(lower, upper]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeBucket {
+    /// Lower bound, exclusive.
+    pub lower: f64,
+    /// Upper bound, inclusive.
+    pub upper: f64,
+    /// Observations in the bucket.
+    pub count: u64,
 }
 
 /// One cumulative histogram bucket.

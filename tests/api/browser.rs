@@ -354,7 +354,7 @@ impl MetricsBackend for RequestsBeforeFirstPoll {
         }
         self.inner.snapshot()
     }
-    fn encode(&self, format: Format) -> Option<Result<String, std::fmt::Error>> {
+    fn encode(&self, format: Format) -> Option<Result<Vec<u8>, std::fmt::Error>> {
         self.inner.encode(format)
     }
     fn name(&self) -> &'static str {

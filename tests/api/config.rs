@@ -26,6 +26,11 @@ fn every_invalid_variable_stops_the_start_with_code_2_and_one_clear_line() {
         ("METRICS_BACKEND", "foo", "prometheus, otel"),
         ("OTEL_EXPORTER", "kafka", "console, otlp, none"),
         ("CONSOLE_FORMAT", "yaml", "compact, otlp-json"),
+        (
+            "NATIVE_HISTOGRAM_BUCKET_FACTOR",
+            "1",
+            "off, or a bucket growth factor above 1",
+        ),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "http://"),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -25,6 +25,18 @@ impl Prometheus {
         Self::start_with_jobs(&job, |_| {}, flags).await
     }
 
+    /// Starts Prometheus scraping `target` as the job `prom-metrics-app`, the one the rules select,
+    /// with the repository's rules (`deploy/prometheus/rules.yml`) and extra `flags`.
+    pub async fn start_with_rules(target: SocketAddr, flags: &[&str]) -> Self {
+        let rules =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
+        let jobs = format!(
+            "  - job_name: prom-metrics-app\n    static_configs:\n      - targets: ['{target}']\nrule_files:\n  - {}\n",
+            rules.display()
+        );
+        Self::start_with_jobs(&jobs, |_| {}, flags).await
+    }
+
     /// Starts Prometheus with the YAML list items `jobs` as its `scrape_configs`; `prepare` may
     /// write files into its folder (such as a credentials file) before it starts.
     pub async fn start_with_jobs(
@@ -95,6 +107,14 @@ impl Prometheus {
     pub async fn query(&self, promql: &str) -> Option<f64> {
         let data = self.api("/api/v1/query", &[("query", promql)]).await?;
         data["result"].get(0)?["value"][1].as_str()?.parse().ok()
+    }
+
+    /// The samples of an instant query, as the API returns them.
+    pub async fn samples(&self, promql: &str) -> Vec<serde_json::Value> {
+        self.api("/api/v1/query", &[("query", promql)])
+            .await
+            .and_then(|data| data["result"].as_array().cloned())
+            .unwrap_or_default()
     }
 
     /// Polls `promql` until it returns `expected`, for at most 30 s; returns the last value seen.
@@ -192,6 +212,143 @@ async fn prometheus_scrapes_the_exact_values_of_every_family() {
             .await
             .unwrap_or(0.0)
             > 1.6e9
+    );
+}
+
+/// The cumulative classic buckets of the unlabelled `name` in a 0.0.4 text exposition.
+fn classic_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    text.lines()
+        .filter_map(|line| {
+            let (le, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_with_native_histograms_stores_both_request_histograms_as_native() {
+    let app = spawn_app().await;
+    let prometheus =
+        Prometheus::start_with_rules(app.address, &["--enable-feature=native-histograms"]).await;
+    // 8 fast requests and 2 of about 150 ms: the 0.9 quantile is the 9th, in (0.1, 0.25]. A
+    // fast and a slow one are scraped before the others, so that the rules' rates, which count
+    // nothing of a series' first sample, see the others arrive.
+    app.get("/").await;
+    app.get("/do_task?seconds=0.15").await;
+    assert_eq!(
+        prometheus
+            .wait_for(
+                "sum(histogram_count(http_server_request_duration_seconds))",
+                2.0
+            )
+            .await,
+        Some(2.0)
+    );
+    for _ in 0..6 {
+        app.get("/").await;
+    }
+    app.get("/missing").await;
+    app.get("/do_task?seconds=0.15").await;
+
+    assert_eq!(
+        prometheus
+            .wait_for("histogram_count(request_processing_seconds)", 10.0)
+            .await,
+        Some(10.0),
+        "the native histogram counts every request"
+    );
+    assert_eq!(
+        prometheus
+            .wait_for(
+                "sum(histogram_count(http_server_request_duration_seconds))",
+                10.0
+            )
+            .await,
+        Some(10.0)
+    );
+    for family in [
+        "request_processing_seconds",
+        "http_server_request_duration_seconds",
+    ] {
+        let samples = prometheus.samples(family).await;
+        assert!(!samples.is_empty(), "{family}");
+        assert!(
+            samples.iter().all(|s| s.get("histogram").is_some()),
+            "{family} is stored as native histograms: {samples:?}"
+        );
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let classic = classic_buckets(&text, "request_processing_seconds");
+    let rank = 0.9 * classic.last().unwrap().1;
+    let at = classic
+        .iter()
+        .position(|&(_, count)| count >= rank)
+        .unwrap();
+    let (lower, upper) = (if at == 0 { 0.0 } else { classic[at - 1].0 }, classic[at].0);
+    let native = prometheus
+        .query("histogram_quantile(0.9, request_processing_seconds)")
+        .await
+        .expect("a native quantile");
+    assert!(
+        lower <= native && native <= upper,
+        "native p90 {native} lies in the classic bucket ({lower}, {upper}]"
+    );
+    assert_eq!((lower, upper), (0.1, 0.25));
+    // The native recording rule of deploy/prometheus/rules.yml: once its rate has seen the 8
+    // requests after the first scrape (those of the 404's new series aside), their p99 is that
+    // of the slow one, in the same classic bucket (before, it may be that of fast ones alone).
+    let recorded = eventually(Duration::from_secs(30), || async {
+        prometheus
+            .query("job:http_server_request_duration_seconds:histogram_quantile_native_rate5m{quantile=\"0.99\"}")
+            .await
+            .filter(|v| *v > lower)
+    })
+    .await
+    .expect("the native recording rule records the p99 of the slow requests");
+    assert!(
+        lower < recorded && recorded <= upper,
+        "recorded native p99 {recorded}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_without_the_native_histograms_feature_stores_classic_buckets_only() {
+    let app = spawn_app().await;
+    let prometheus = Prometheus::start(app.address, &[]).await;
+
+    app.get("/").await;
+    app.get("/do_task?seconds=0.01").await;
+
+    assert_eq!(
+        prometheus
+            .wait_for("request_processing_seconds_count", 2.0)
+            .await,
+        Some(2.0)
+    );
+    assert_eq!(
+        prometheus
+            .query("request_processing_seconds_bucket{le=\"+Inf\"}")
+            .await,
+        Some(2.0)
+    );
+    assert!(
+        prometheus
+            .samples("request_processing_seconds")
+            .await
+            .is_empty(),
+        "no native sample"
+    );
+    assert!(
+        prometheus
+            .samples("http_server_request_duration_seconds")
+            .await
+            .is_empty()
     );
 }
 

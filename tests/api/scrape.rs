@@ -1,6 +1,13 @@
-//! `/metrics` in both formats, checked by promtool and by an independent OpenMetrics parser.
+//! `/metrics` in every format, checked by promtool, by an independent OpenMetrics parser and by
+//! the protobuf format's own message types.
+
+use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model::MetricFamily;
+use prost::Message;
 
 use crate::helpers::{run_with_stdin, spawn_app, value};
+
+/// What Prometheus 2.42 sends with `--enable-feature=native-histograms`.
+pub const PROTOBUF: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -39,6 +46,61 @@ async fn metrics_serves_openmetrics_when_asked() {
     let body = response.text().await.unwrap();
     assert!(body.contains("# TYPE http_requests counter"));
     assert!(body.ends_with("# EOF\n"));
+}
+
+#[tokio::test]
+async fn metrics_serves_protobuf_with_native_and_classic_buckets_when_asked() {
+    let app = spawn_app().await;
+    app.get("/").await;
+    app.get("/missing").await;
+
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .header("accept", PROTOBUF)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+    );
+    let body = response.bytes().await.unwrap();
+    let mut rest = &body[..];
+    let mut families = Vec::new();
+    while !rest.is_empty() {
+        families.push(MetricFamily::decode_length_delimited(&mut rest).unwrap());
+    }
+    let family = |name: &str| {
+        families
+            .iter()
+            .find(|f| f.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let processing = family("request_processing_seconds").metric[0]
+        .histogram
+        .clone()
+        .unwrap();
+    assert_eq!(processing.sample_count, 2);
+    assert_eq!(processing.schema, 3);
+    assert_eq!(processing.bucket.len(), 15, "the classic buckets too");
+    assert!(!processing.positive_span.is_empty());
+    let series = &family("http_server_request_duration_seconds").metric;
+    assert_eq!(series.len(), 2);
+    assert!(
+        series
+            .iter()
+            .all(|m| m.histogram.as_ref().unwrap().schema == 3)
+    );
+    assert_eq!(
+        family("http_requests_total").metric[0]
+            .counter
+            .as_ref()
+            .unwrap()
+            .value,
+        2.0
+    );
 }
 
 #[tokio::test]

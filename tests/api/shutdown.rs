@@ -229,7 +229,7 @@ async fn a_request_cut_at_the_end_of_the_grace_is_counted_once_as_a_5xx_shutdown
 
     app.shut_down().await;
     let answer = task.await.unwrap();
-    let text = app.state.backend.encode(Format::Text).unwrap().unwrap();
+    let text = String::from_utf8(app.state.backend.encode(Format::Text).unwrap().unwrap()).unwrap();
     let metrics = parse_exposition(&text);
 
     assert!(answer.is_err(), "the client saw an answer: {answer:?}");

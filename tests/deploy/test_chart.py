@@ -437,6 +437,7 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "CHAOS_LATENCY_RATE": "1",
         "CHAOS_SEED": own["seed"],
         "METRICS_BACKEND": "prometheus",
+        "NATIVE_HISTOGRAM_BUCKET_FACTOR": "1.05",
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "debug",  # its own
         "OTEL_EXPORTER": "otlp",
@@ -545,6 +546,22 @@ SERVICE_MONITOR_SPEC = {
     "required": ["selector", "endpoints"],
     "properties": {
         "jobLabel": {"type": "string"},
+        # Native histograms: spec-level fields of the CRD (NativeHistogramConfig is inlined in
+        # the spec), not endpoint fields.
+        "scrapeProtocols": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "PrometheusProto",
+                    "OpenMetricsText0.0.1",
+                    "OpenMetricsText1.0.0",
+                    "PrometheusText0.0.4",
+                    "PrometheusText1.0.0",
+                ]
+            },
+        },
+        "scrapeClassicHistograms": {"type": "boolean"},
+        "scrapeNativeHistograms": {"type": "boolean"},
         "namespaceSelector": {
             "type": "object",
             "additionalProperties": False,
@@ -659,6 +676,33 @@ def test_service_monitor_scrapes_the_service(chart):
     assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def test_service_monitor_asks_for_protobuf_first_and_keeps_the_classic_buckets(chart):
+    default = one(render(chart, {"serviceMonitor": {"enabled": True}}), "ServiceMonitor")["spec"]
+    all_on = one(render(chart, ALL_ON), "ServiceMonitor")["spec"]
+    plain = one(
+        render(
+            chart,
+            {
+                "serviceMonitor": {
+                    "enabled": True,
+                    "scrapeProtocols": [],
+                    "scrapeClassicHistograms": None,
+                }
+            },
+        ),
+        "ServiceMonitor",
+    )["spec"]
+
+    jsonschema.validate(default, SERVICE_MONITOR_SPEC)
+    assert default["scrapeProtocols"][0] == "PrometheusProto"
+    assert default["scrapeProtocols"][1:] == ["OpenMetricsText1.0.0", "OpenMetricsText0.0.1", "PrometheusText0.0.4"]
+    assert default["scrapeClassicHistograms"] is True
+    assert "scrapeNativeHistograms" not in default
+    assert all_on["scrapeNativeHistograms"] is True
+    assert not {"scrapeProtocols", "scrapeClassicHistograms", "scrapeNativeHistograms"} & set(plain)
+    assert not any("scrape" in key and "Timeout" not in key for key in default["endpoints"][0])
+
+
 def test_downstream_has_a_service_monitor_of_its_own(chart):
     objects = render(chart, ALL_ON)
     monitor, service = one(objects, "ServiceMonitor", downstream=True), one(objects, "Service", downstream=True)
@@ -747,6 +791,7 @@ def test_every_setting_renders_to_its_variable(chart):
         "CHAOS_LATENCY_RATE": "0.5",
         "CHAOS_SEED": "42",
         "METRICS_BACKEND": "prometheus",
+        "NATIVE_HISTOGRAM_BUCKET_FACTOR": "1.05",
         "LOG_TO_STDOUT": "true",
         "RUST_LOG": "info,access=off",
         "OTEL_EXPORTER": "otlp",
@@ -991,6 +1036,10 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"metricBackend": "otel"}},  # a misspelt key
         {"shutdownGracePeriodSeconds": "30s"},
         {"shutdownDrainDelaySeconds": -1},
+        {"config": {"nativeHistogramBucketFactor": "fine"}},
+        {"config": {"nativeHistogramBucketFactor": 1}},
+        {"serviceMonitor": {"scrapeProtocols": ["Protobuf"]}},
+        {"serviceMonitor": {"scrapeClassicHistograms": "yes"}},
         {"config": {"tracesExcludedPaths": "healthz"}},
         {"config": {"downstreamUrl": "b.demo:5000"}},
         {"config": {"downstreamTimeout": "soon"}},

@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 
+import urllib.request
+
 import pytest
 import yaml
 
@@ -213,6 +215,7 @@ def test_recording_rules_resolve_to_the_metrics_they_read(repo):
     assert used == {
         "http_server_request_duration_seconds_count",
         "http_server_request_duration_seconds_bucket",
+        "http_server_request_duration_seconds",  # the native histogram
         "http_requests_total",
         "http_error_5xx_total",
         "up",
@@ -229,6 +232,7 @@ def test_the_dashboard_queries_the_expected_metrics(dashboard):
     expected = {
         "http_requests_total", "http_successful_request_total", "http_error_4xx_total", "http_error_5xx_total",
         "http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_count",
+        "http_server_request_duration_seconds",  # the native histogram, by its bare name
         "request_processing_seconds_bucket", "request_processing_seconds_sum", "request_processing_seconds_count",
         "process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",
         "process_open_fds", "process_max_fds", "process_start_time_seconds",
@@ -273,6 +277,104 @@ def test_every_label_the_dashboard_and_rules_use_is_served_by_the_app(repo, dash
     assert {"http_route", "http_response_status_code", "le", "job", "instance"} <= set(used)
     unknown = {label: where for label, where in used.items() if label not in allowed}
     assert not unknown, f"labels the app does not serve: {json.dumps(unknown, indent=2)}"
+
+
+PROTOBUF = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
+
+
+def protobuf_fields(data: bytes):
+    """The fields of one protobuf message as (number, wire type, value): varints as ints, 64-bit
+    values as 8 bytes, length-delimited values as bytes. Just what reading MetricFamily needs."""
+
+    def varint(at):
+        value = shift = 0
+        while True:
+            byte = data[at]
+            value |= (byte & 0x7F) << shift
+            at += 1
+            if byte < 0x80:
+                return value, at
+            shift += 7
+
+    at = 0
+    while at < len(data):
+        key, at = varint(at)
+        number, kind = key >> 3, key & 7
+        if kind == 0:
+            value, at = varint(at)
+        elif kind == 1:
+            value, at = data[at:at + 8], at + 8
+        elif kind == 2:
+            length, at = varint(at)
+            value, at = data[at:at + length], at + length
+        elif kind == 5:
+            value, at = data[at:at + 4], at + 4
+        else:
+            raise ValueError(f"wire type {kind}")
+        yield number, kind, value
+
+
+def native_histograms(body: bytes) -> set:
+    """Names of the families of a length-delimited protobuf exposition that carry native buckets:
+    a histogram (MetricFamily field 4, Metric field 7) with a zero threshold (field 6) or positive
+    spans (field 12)."""
+    names, at = set(), 0
+    while at < len(body):
+        length = shift = 0
+        while True:
+            byte = body[at]
+            at += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        family, at = body[at:at + length], at + length
+        fields = list(protobuf_fields(family))
+        name = next(v.decode() for n, _, v in fields if n == 1)
+        for number, _, metric in fields:
+            if number != 4:
+                continue
+            for m_number, _, histogram in protobuf_fields(metric):
+                if m_number == 7 and any(h in (6, 12) for h, _, _ in protobuf_fields(histogram)):
+                    names.add(name)
+    return names
+
+
+def native_reads(queries) -> set:
+    """Histograms read by their bare name inside rate() or increase(): as native histograms."""
+    return {
+        name
+        for query in queries
+        for name in re.findall(r"\b(?:rate|increase)\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", query)
+        if not name.endswith(("_bucket", "_count", "_sum", "_total"))
+    }
+
+
+def test_every_native_histogram_the_dashboard_and_rules_read_is_served_as_one(repo, dashboard, running_app, metrics_text):
+    queries = prometheus_queries(dashboard) + [rule["expr"] for rule in load_rules(repo)]
+    request = urllib.request.Request(running_app.base_url + "/metrics", headers={"Accept": PROTOBUF})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/vnd.google.protobuf")
+        served = native_histograms(response.read())
+
+    read = native_reads(queries)
+    assert read == {"http_server_request_duration_seconds"}
+    assert read <= served, f"served as native histograms: {served}"
+    assert served == {"request_processing_seconds", "http_server_request_duration_seconds"}
+
+
+def test_the_native_panel_sits_beside_a_classic_one(dashboard):
+    native = [
+        panel for panel in dashboard_panels(dashboard)
+        if any(native_reads([target.get("expr", "")]) for target in panel.get("targets", []))
+    ]
+    assert len(native) == 2, [panel["title"] for panel in native]
+    both = [
+        panel for panel in native
+        if any("_bucket" in target["expr"] for target in panel["targets"])
+    ]
+    assert len(both) == 1, "one panel sets the classic p99 beside the native one"
+    assert all("native" in panel["description"] for panel in native)
 
 
 # --- the dashboard's shape -----------------------------------------------------------------------

@@ -82,6 +82,20 @@ def test_every_alert_is_shown_firing_and_not_firing(rules, rule_tests):
     assert (firing | quiet) - names == set(), "tests of alerts that do not exist"
 
 
+# Recording rules over native histograms: promtool 2.42 cannot load native histogram series, so
+# these are checked against a real Prometheus scraping the app (tests/api/prometheus.rs).
+NATIVE_RECORDINGS = {"job:http_server_request_duration_seconds:histogram_quantile_native_rate5m"}
+
+
+def test_native_recordings_read_the_native_histogram_and_are_checked_end_to_end(repo, rules):
+    native = [rule for rule in recordings(rules) if rule["record"] in NATIVE_RECORDINGS]
+    assert len(native) == len(NATIVE_RECORDINGS)
+    end_to_end = (repo / "tests/api/prometheus.rs").read_text()
+    for rule in native:
+        assert "_bucket" not in rule["expr"] and " le" not in rule["expr"], rule["record"]
+        assert rule["record"] in end_to_end, f"tests/api/prometheus.rs does not check {rule['record']}"
+
+
 def test_every_recording_rule_is_checked_for_its_value(rules, rule_tests):
     samples = []
     for case in rule_tests["tests"]:
@@ -90,6 +104,8 @@ def test_every_recording_rule_is_checked_for_its_value(rules, rule_tests):
                 name, labels = parse_series(sample["labels"])
                 samples.append((name, labels, check["expr"]))
     for rule in recordings(rules):
+        if rule["record"] in NATIVE_RECORDINGS:
+            continue
         wanted = rule.get("labels", {})
         hits = [
             expr for name, labels, expr in samples

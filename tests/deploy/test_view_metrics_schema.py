@@ -44,6 +44,13 @@ def test_view_metrics_json_matches_its_schema_with_each_backend(schema, backend)
     routes = {(s["http_route"], s["http_response_status_code"]) for s in snapshot["http_server_request_duration_seconds"]}
     assert routes == {("/", 200), ("/do_task", 200), ("unmatched", 404), ("/status/{code}", 503)}
     assert (snapshot["process"] is None) == (backend == "otel")
+    native = snapshot["request_processing_seconds"]["native"]
+    if backend == "otel":
+        assert native is None
+    else:
+        assert native["count"] == 4 and native["schema"] == 3
+        assert sum(b["count"] for b in native["buckets"]) + native["zero_count"] == 4
+        assert all(s["native"]["count"] == s["count"] for s in snapshot["http_server_request_duration_seconds"])
     assert snapshot["collected_at"] is not None
 
 

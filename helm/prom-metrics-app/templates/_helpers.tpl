@@ -161,6 +161,7 @@ root. An empty value leaves the variable out, so the app's own default applies.
 {{- include "prom-metrics-app.checkChaos" (dict "chaos" $k "where" (printf "%s.chaos" .where)) }}
 {{- $pairs := list
   (list "METRICS_BACKEND" $c.metricsBackend)
+  (list "NATIVE_HISTOGRAM_BUCKET_FACTOR" $c.nativeHistogramBucketFactor)
   (list "OTEL_EXPORTER" $o.exporter)
   (list "CONSOLE_FORMAT" $o.consoleFormat)
   (list "OTEL_EXPORTER_OTLP_ENDPOINT" $o.exporterOtlpEndpoint)

@@ -193,6 +193,7 @@ impl Totals {
                     buckets: total.buckets.cumulative(),
                     count: total.count,
                     sum: total.sum,
+                    native: None,
                 },
             )
             .collect();
