@@ -20,7 +20,6 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::filter_fn,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     layer::SubscriberExt,
     registry::LookupSpan,
@@ -77,20 +76,29 @@ pub fn init(
         .event_format(LineFormat)
         .with_writer(writer.clone())
         .with_filter(EnvFilter::try_new(&config.log_level)?);
-    let bridge = match records {
-        Some(provider) => Some(
-            OpenTelemetryTracingBridge::new(provider)
-                .with_filter(filter_fn(|meta| own_event(meta.target())))
-                .with_filter(EnvFilter::try_new(&config.log_level)?),
-        ),
-        None => None,
-    };
-    tracing_subscriber::registry()
-        .with(lines)
-        .with(bridge)
-        .try_init()?;
-    // `RUST_LOG` is read once, at start: whether it lets access lines through is known now.
-    let enabled = tracing::enabled!(target: "access", tracing::Level::INFO);
+    // `RUST_LOG` is read once, at start: whether it lets access lines through is known now. Asked
+    // of a subscriber of its own: `enabled!` on the real one, whose layers filter each on their
+    // own, would leave its answer for the next event, and the bridge would miss that event.
+    let probe = tracing_subscriber::registry().with(EnvFilter::try_new(&config.log_level)?);
+    let enabled = tracing::subscriber::with_default(
+        probe,
+        || tracing::enabled!(target: "access", tracing::Level::INFO),
+    );
+    match records {
+        Some(provider) => {
+            let filter = NOT_RECORDED
+                .iter()
+                .try_fold(EnvFilter::try_new(&config.log_level)?, |filter, target| {
+                    anyhow::Ok(filter.add_directive(format!("{target}=off").parse()?))
+                })?;
+            let bridge = OpenTelemetryTracingBridge::new(provider).with_filter(filter);
+            tracing_subscriber::registry()
+                .with(lines)
+                .with(bridge)
+                .try_init()?;
+        }
+        None => tracing_subscriber::registry().with(lines).try_init()?,
+    }
     let logger = records.map(|provider| provider.logger(SCOPE));
     let access = AccessLog::new(
         writer,
@@ -102,13 +110,20 @@ pub fn init(
     Ok((access, guards))
 }
 
-/// Whether events of `target` become log records: the app's own, not the access lines (whose
-/// records the access log makes itself) nor those of the libraries that carry the records to the
-/// collector, which would otherwise feed on themselves.
-fn own_event(target: &str) -> bool {
-    const CARRIERS: [&str; 6] = ["opentelemetry", "tonic", "h2", "hyper", "tower", "reqwest"];
-    target != access::TARGET && !CARRIERS.iter().any(|name| target.starts_with(name))
-}
+/// The targets whose events never become log records, whatever `RUST_LOG` says: the access lines
+/// (whose records the access log makes itself) and the libraries that carry records to the
+/// collector, whose events about it would otherwise feed on themselves.
+const NOT_RECORDED: [&str; 9] = [
+    access::TARGET,
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "tonic",
+    "h2",
+    "hyper",
+    "tower",
+    "reqwest",
+];
 
 /// `2026-01-01T00:00:00.000000Z  INFO target: message fields trace_id=… span_id=…`
 struct LineFormat;

@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use opentelemetry::{InstrumentationScope, logs::Severity};
+use opentelemetry::{
+    InstrumentationScope,
+    logs::{LogRecord as _, Severity},
+};
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
@@ -79,6 +82,13 @@ pub struct BoundedLogProcessor {
 
 impl LogProcessor for BoundedLogProcessor {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        // The tracing bridge sets no time: a record of an event takes the time the SDK observed
+        // it, as its line does, rather than none (an OTLP time of 0 means "unknown").
+        if record.timestamp().is_none()
+            && let Some(observed) = record.observed_timestamp()
+        {
+            record.set_timestamp(observed);
+        }
         if self.pending.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             self.losses.drop_log_records(1);
