@@ -72,7 +72,6 @@ pub struct RecordView {
     pub trace_id: String,
     pub span_id: String,
     pub flags: u32,
-    pub event_name: String,
     pub attributes: HashMap<String, String>,
     pub resource: HashMap<String, String>,
 }
@@ -171,7 +170,6 @@ impl Received {
                             trace_id: hex(&record.trace_id),
                             span_id: hex(&record.span_id),
                             flags: record.flags,
-                            event_name: record.event_name.clone(),
                             attributes: attributes(&record.attributes),
                             resource: resource.clone(),
                         });
