@@ -38,7 +38,7 @@ pub struct SdkSettings {
     )]
     pub otel_metrics_exporter: Option<Exporter>,
 
-    /// Where log records go: `console`, `otlp` or `none` [default: otlp when OTEL_EXPORTER is otlp, else none: the console already shows the log lines].
+    /// Where log records go: `console`, `otlp` or `none`; not the console by default, which already shows the log lines [default: otlp when OTEL_EXPORTER is otlp, else none].
     #[arg(
         long,
         env = "OTEL_LOGS_EXPORTER",
