@@ -62,7 +62,7 @@ pub struct Config {
     )]
     pub metrics_backend: Backend,
 
-    /// Where traces, OTel metrics and (with otlp) log records go unless OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER or OTEL_LOGS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
+    /// Where traces, OTel metrics and log records go unless OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER or OTEL_LOGS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
     #[arg(
         long,
         env = "OTEL_EXPORTER",
@@ -240,16 +240,10 @@ impl Config {
         self.exporter(self.sdk.otel_metrics_exporter)
     }
 
-    /// Where log records go: `OTEL_LOGS_EXPORTER`, else `OTEL_EXPORTER` when it is `otlp`, else
-    /// `none`; `none` with `OTEL_SDK_DISABLED`. The console is the exception to "`OTEL_EXPORTER`
-    /// is the default": the app's log lines already go to stdout or to the terminal, and a
-    /// console record per line would print each of them twice.
+    /// Where log records go: `OTEL_LOGS_EXPORTER`, else `OTEL_EXPORTER`; `none` with
+    /// `OTEL_SDK_DISABLED`.
     pub fn logs_exporter(&self) -> Exporter {
-        let own = self.sdk.otel_logs_exporter.or(match self.otel_exporter {
-            Exporter::Console => Some(Exporter::None),
-            _ => None,
-        });
-        self.exporter(own)
+        self.exporter(self.sdk.otel_logs_exporter)
     }
 
     fn exporter(&self, own: Option<Exporter>) -> Exporter {

@@ -109,7 +109,7 @@ async fn compact_format_prints_one_line_per_span_and_data_point_that_parses_back
     for line in stdout.lines().filter(|l| !is_log_line(l)) {
         let parsed = CompactLine::parse(line).unwrap_or_else(|| panic!("unreadable: {line}"));
         assert!(
-            ["span", "metric"].contains(&parsed.record.as_str()),
+            ["span", "metric", "log"].contains(&parsed.record.as_str()),
             "{line}"
         );
         lines.push(parsed);
@@ -325,11 +325,11 @@ async fn a_span_is_printed_within_a_second_of_its_request() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn compact_log_records_are_printed_when_asked_for_and_name_their_span() {
+async fn compact_log_records_follow_otel_exporter_to_the_console_and_name_their_span() {
     let logs = std::env::temp_dir().join(format!("pma-console-logs-{}", std::process::id()));
+    // No OTEL_LOGS_EXPORTER: the logs follow OTEL_EXPORTER, as the other signals do.
     let binary = spawn_binary(&[
         ("OTEL_EXPORTER", "console"),
-        ("OTEL_LOGS_EXPORTER", "console"),
         ("LOG_TO_STDOUT", "false"),
         ("LOG_DIR", logs.to_str().unwrap()),
     ]);
