@@ -8,9 +8,10 @@ port=${BENCH_PORT:-5199}           # the server under test
 sink_port=${BENCH_SINK_PORT:-5198} # the OTLP receiver of the `otlp` configuration
 addr="127.0.0.1:$port"
 
-# The configurations, in the order of the tables. The first two are baselines.
+# The configurations, in the order of the tables. The first two are baselines. `otlp` exports
+# spans alone, as before log records existed; `otlp-logs` adds a log record per request.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-configs=(bare uninstrumented prometheus classic otel otlp console)
+configs=(bare uninstrumented prometheus classic otel otlp otlp-logs console)
 
 # One line describing a configuration, for the tables.
 describe() {
@@ -20,8 +21,9 @@ describe() {
     prometheus) echo "app, \`OTEL_EXPORTER=none\` (classic and native histograms)" ;;
     classic) echo "app, \`OTEL_EXPORTER=none NATIVE_HISTOGRAM_BUCKET_FACTOR=off\` (classic only)" ;;
     otel) echo "app, \`METRICS_BACKEND=otel OTEL_EXPORTER=none\`" ;;
-    otlp) echo "app, \`OTEL_EXPORTER=otlp\` into an accept-all receiver" ;;
-    console) echo "app, defaults (console spans on stdout, to a file)" ;;
+    otlp) echo "app, \`OTEL_EXPORTER=otlp OTEL_LOGS_EXPORTER=none\` (spans) into an accept-all receiver" ;;
+    otlp-logs) echo "app, \`OTEL_EXPORTER=otlp\` (spans and log records) into an accept-all receiver" ;;
+    console) echo "app, defaults (console spans and log records on stdout, log lines to a file)" ;;
   esac
 }
 
@@ -42,7 +44,8 @@ command_of() {
     prometheus) cmd=("${app[@]}" OTEL_EXPORTER=none "$bin") ;;
     classic) cmd=("${app[@]}" OTEL_EXPORTER=none NATIVE_HISTOGRAM_BUCKET_FACTOR=off "$bin") ;;
     otel) cmd=("${app[@]}" OTEL_EXPORTER=none METRICS_BACKEND=otel "$bin") ;;
-    otlp) cmd=("${app[@]}" OTEL_EXPORTER=otlp "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port" "$bin") ;;
+    otlp) cmd=("${app[@]}" OTEL_EXPORTER=otlp OTEL_LOGS_EXPORTER=none "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port" "$bin") ;;
+    otlp-logs) cmd=("${app[@]}" OTEL_EXPORTER=otlp "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$sink_port" "$bin") ;;
     console) cmd=("${app[@]}" "$bin") ;;
     *)
       echo "unknown configuration $1" >&2

@@ -6,7 +6,7 @@
 #
 # Usage: bench/profile.sh [N] [CONFIGURATION...] > report.md
 #   N defaults to 2000; configurations default to all (bare uninstrumented prometheus otel otlp
-#   console). Needs valgrind (Debian: apt-get install valgrind).
+#   otlp-logs console). Needs valgrind (Debian: apt-get install valgrind).
 #
 # Requests come from a small sequential client (examples/bench_client.rs) on one keep-alive
 # connection, so the count does not depend on time. Loopback only (ports 5199 and 5198, or
@@ -25,7 +25,7 @@ prepare valgrind curl cargo
 # it, and prints the total instruction count (Ir) and the seconds the requests took.
 count() {
   local config=$1 n=$2 idle=${3:-0} cmd pid sink='' start elapsed out="$work/callgrind.out"
-  if [[ $config == otlp ]]; then
+  if [[ $config == otlp* ]]; then
     env -i "PATH=$PATH" "LISTEN_ADDR=127.0.0.1:$sink_port" "$examples/otlp_sink" >/dev/null 2>&1 &
     sink=$!
     pids+=("$sink")

@@ -52,7 +52,7 @@ maximum() { sort -g | tail -n 1; }
 start_config() {
   local cmd
   sink=
-  if [[ $1 == otlp ]]; then
+  if [[ $1 == otlp* ]]; then
     env -i "PATH=$PATH" "LISTEN_ADDR=127.0.0.1:$sink_port" "$examples/otlp_sink" \
       >/dev/null 2>>"$work/sink.log" &
     sink=$!
@@ -94,7 +94,7 @@ measure() {
   after=$(cpu_ticks "$pid")
   # Spans the export queue dropped: only the Prometheus backend serves the counter.
   dropped=-
-  case "$config" in prometheus | classic | otlp | console)
+  case "$config" in prometheus | classic | otlp | otlp-logs | console)
     dropped=$(curl -fs "http://$addr/metrics" | awk '/^prom_metrics_app_telemetry_dropped_spans_total / {print $2}')
     ;;
   esac

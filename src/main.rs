@@ -88,6 +88,7 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         backend = %config.metrics_backend,
         traces_exporter = %config.traces_exporter(),
         metrics_exporter = %config.metrics_exporter(),
+        logs_exporter = %config.logs_exporter(),
         "prom-metrics-app started"
     );
     // One line on stderr whatever the log destination, so a person (or a test) sees where it

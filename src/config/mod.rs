@@ -68,7 +68,7 @@ pub struct Config {
     #[arg(long, env = "NATIVE_HISTOGRAM_BUCKET_FACTOR", value_name = "NATIVE_HISTOGRAM_BUCKET_FACTOR", default_value = "1.1", value_parser = parse_native_bucket_factor)]
     pub native_histogram_bucket_factor: NativeHistograms,
 
-    /// Where traces and OTel metrics go unless OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
+    /// Where traces, OTel metrics and log records go unless OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER or OTEL_LOGS_EXPORTER says otherwise: `console` prints them to stdout, `otlp` sends them to a collector, `none` drops them.
     #[arg(
         long,
         env = "OTEL_EXPORTER",
@@ -246,8 +246,8 @@ impl Config {
         self.exporter(self.sdk.otel_metrics_exporter)
     }
 
-    /// Where logs would go over OpenTelemetry: `OTEL_LOGS_EXPORTER`, else `OTEL_EXPORTER`; `none`
-    /// with `OTEL_SDK_DISABLED`.
+    /// Where log records go: `OTEL_LOGS_EXPORTER`, else `OTEL_EXPORTER`; `none` with
+    /// `OTEL_SDK_DISABLED`.
     pub fn logs_exporter(&self) -> Exporter {
         self.exporter(self.sdk.otel_logs_exporter)
     }

@@ -97,7 +97,7 @@ pub fn parse_key_file(value: &str) -> Result<PemFile, String> {
 /// The general OTLP settings, and each signal's over them (flattened into [`super::Config`]).
 #[derive(Debug, Clone, Args)]
 pub struct OtlpSettings {
-    /// OTLP collector URL; over http/protobuf, /v1/traces or /v1/metrics is appended to it [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
+    /// OTLP collector URL; over http/protobuf, /v1/traces, /v1/metrics or /v1/logs is appended to it [default: http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf].
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_endpoint)]
     pub otel_exporter_otlp_endpoint: Option<Url>,
 
@@ -290,12 +290,7 @@ macro_rules! signal_settings {
 
 signal_settings!(TracesOtlp, "traces", "TRACES", "");
 signal_settings!(MetricsOtlp, "metrics", "METRICS", "");
-signal_settings!(
-    LogsOtlp,
-    "logs",
-    "LOGS",
-    " Read and checked now; takes effect with OTLP logs."
-);
+signal_settings!(LogsOtlp, "logs", "LOGS", "");
 
 /// Where and how one signal goes over OTLP, every setting resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

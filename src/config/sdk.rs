@@ -1,6 +1,6 @@
 //! The OpenTelemetry SDK's own settings under the specification's names: which exporter each
 //! signal has (`OTEL_*_EXPORTER`, `OTEL_SDK_DISABLED`), the batch span processor (`OTEL_BSP_*`),
-//! the metric reader's export timeout, the span attribute count limit, and the aggregation and
+//! the batch log record processor (`OTEL_BLRP_*`), the metric reader's export timeout, the span attribute count limit, and the aggregation and
 //! temporality of the OTel backend's metrics.
 
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub struct SdkSettings {
     )]
     pub otel_metrics_exporter: Option<Exporter>,
 
-    /// Where logs go over OpenTelemetry: `console`, `otlp` or `none`; read and checked now, takes effect with OTLP logs [default: OTEL_EXPORTER].
+    /// Where log records go: `console`, `otlp` or `none` [default: OTEL_EXPORTER].
     #[arg(
         long,
         env = "OTEL_LOGS_EXPORTER",
@@ -62,6 +62,22 @@ pub struct SdkSettings {
     /// Most spans in one export, from 1 to 1000000; more than OTEL_BSP_MAX_QUEUE_SIZE counts as the queue's size.
     #[arg(long, env = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", value_name = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default_value = "512", value_parser = parse_queue_size)]
     pub otel_bsp_max_export_batch_size: usize,
+
+    /// Longest wait between two log record exports, in milliseconds [default: 500 for console, 1000 for otlp].
+    #[arg(long, env = "OTEL_BLRP_SCHEDULE_DELAY", value_name = "OTEL_BLRP_SCHEDULE_DELAY", value_parser = parse_interval)]
+    pub otel_blrp_schedule_delay: Option<Duration>,
+
+    /// Time limit of one log record export, retries included, in milliseconds; records of an export past it are counted as lost.
+    #[arg(long, env = "OTEL_BLRP_EXPORT_TIMEOUT", value_name = "OTEL_BLRP_EXPORT_TIMEOUT", default_value = "30000", value_parser = parse_interval)]
+    pub otel_blrp_export_timeout: Duration,
+
+    /// Most log records waiting for export, from 1 to 1000000; records emitted while it is full are dropped and counted.
+    #[arg(long, env = "OTEL_BLRP_MAX_QUEUE_SIZE", value_name = "OTEL_BLRP_MAX_QUEUE_SIZE", default_value = "2048", value_parser = parse_queue_size)]
+    pub otel_blrp_max_queue_size: usize,
+
+    /// Most log records in one export, from 1 to 1000000; more than OTEL_BLRP_MAX_QUEUE_SIZE counts as the queue's size.
+    #[arg(long, env = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", value_name = "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", default_value = "512", value_parser = parse_queue_size)]
+    pub otel_blrp_max_export_batch_size: usize,
 
     /// Time limit of one metric export, in milliseconds; an export past it is counted as failed.
     #[arg(long, env = "OTEL_METRIC_EXPORT_TIMEOUT", value_name = "OTEL_METRIC_EXPORT_TIMEOUT", default_value = "30000", value_parser = parse_interval)]
@@ -107,6 +123,13 @@ impl SdkSettings {
         self.otel_bsp_max_export_batch_size
             .min(self.otel_bsp_max_queue_size)
     }
+
+    /// Log records in one export at most: `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE`, within the queue's
+    /// size, as for spans.
+    pub fn log_batch_size(&self) -> usize {
+        self.otel_blrp_max_export_batch_size
+            .min(self.otel_blrp_max_queue_size)
+    }
 }
 
 fn parse_whole(value: &str, min: i64, max: i64, example: i64) -> Result<i64, String> {
@@ -118,7 +141,7 @@ fn parse_whole(value: &str, min: i64, max: i64, example: i64) -> Result<i64, Str
     }
 }
 
-/// Parses a span count of the batch span processor: 1 to [`MAX_SPAN_QUEUE`].
+/// Parses a span or log record count of a batch processor: 1 to [`MAX_SPAN_QUEUE`].
 pub fn parse_queue_size(value: &str) -> Result<usize, String> {
     parse_whole(value, 1, MAX_SPAN_QUEUE as i64, 512).map(|n| n as usize)
 }
@@ -154,14 +177,15 @@ mod tests {
         let config = parse(&[
             "--otel-exporter=console",
             "--otel-metrics-exporter=OTLP",
-            "--otel-logs-exporter=none",
+            "--otel-logs-exporter=console",
         ])
         .unwrap();
         let defaults = Config::defaults();
+        let otlp = parse(&["--otel-exporter=otlp"]).unwrap();
 
         assert_eq!(config.traces_exporter(), Exporter::Console);
         assert_eq!(config.metrics_exporter(), Exporter::Otlp);
-        assert_eq!(config.logs_exporter(), Exporter::None);
+        assert_eq!(config.logs_exporter(), Exporter::Console);
         assert_eq!(
             [
                 defaults.traces_exporter(),
@@ -170,6 +194,7 @@ mod tests {
             ],
             [Exporter::Console; 3]
         );
+        assert_eq!(otlp.logs_exporter(), Exporter::Otlp);
         let err = parse(&["--otel-traces-exporter=zipkin"]).unwrap_err();
         let line = one_line(&err, &Config::command()).unwrap();
         assert!(line.contains("OTEL_TRACES_EXPORTER") && line.contains("console, otlp, none"));
@@ -238,6 +263,52 @@ mod tests {
         let small_queue = parse(&["--otel-bsp-max-queue-size=100"]).unwrap();
         assert_eq!(small_queue.sdk.span_batch_size(), 100, "within the queue");
         assert_eq!(config.sdk.span_batch_size(), 2);
+    }
+
+    #[test]
+    fn log_batch_settings_default_to_the_specification_and_are_bounded() {
+        let defaults = Config::defaults().sdk;
+        let config = parse(&[
+            "--otel-blrp-schedule-delay=200",
+            "--otel-blrp-export-timeout=1500",
+            "--otel-blrp-max-queue-size=4",
+            "--otel-blrp-max-export-batch-size=2",
+        ])
+        .unwrap();
+
+        assert_eq!(defaults.otel_blrp_schedule_delay, None, "by exporter");
+        assert_eq!(defaults.otel_blrp_export_timeout, Duration::from_secs(30));
+        assert_eq!(
+            (
+                defaults.otel_blrp_max_queue_size,
+                defaults.otel_blrp_max_export_batch_size
+            ),
+            (2048, 512)
+        );
+        assert_eq!(
+            config.sdk.otel_blrp_schedule_delay,
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            config.sdk.otel_blrp_export_timeout,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(config.sdk.log_batch_size(), 2);
+        let small_queue = parse(&["--otel-blrp-max-queue-size=100"]).unwrap();
+        assert_eq!(small_queue.sdk.log_batch_size(), 100, "within the queue");
+        for (bad, value) in [
+            ("--otel-blrp-schedule-delay=0", "'0'"),
+            ("--otel-blrp-export-timeout=soon", "'soon'"),
+            ("--otel-blrp-max-queue-size=0", "'0'"),
+            ("--otel-blrp-max-export-batch-size=2000000", "'2000000'"),
+        ] {
+            let err = parse(&[bad]).unwrap_err();
+            let line = one_line(&err, &Config::command()).unwrap();
+            assert!(
+                line.contains("OTEL_BLRP_") && line.contains(value),
+                "{line}"
+            );
+        }
     }
 
     #[test]

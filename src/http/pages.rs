@@ -88,9 +88,19 @@ pub async fn do_task(
         .with_attributes([KeyValue::new("task.seconds", seconds)])
         .start_with_context(tracer, &Context::current());
     let work = Context::current().with_span(work);
+    // Inside the child span, so that these lines and records carry its ids: the application's
+    // own logs, tied to the trace.
+    {
+        let _inside = work.clone().attach();
+        tracing::info!(task.seconds = seconds, "task started");
+    }
     tokio::time::sleep(Duration::from_secs_f64(seconds))
         .with_context(work.clone())
         .await;
+    {
+        let _inside = work.clone().attach();
+        tracing::info!(task.seconds = seconds, "task finished");
+    }
     work.span().end();
     render(&TaskPage {
         nav: Nav::new(Some(Page::DoTask), &state.about),

@@ -1,6 +1,6 @@
 //! The request layer: for every request, one server span made straight through the OpenTelemetry
-//! SDK, the counting by the original's rule (counted routes only) and the access line, all from
-//! one clock read at each end.
+//! SDK, the counting by the original's rule (counted routes only) and the access line (with, for
+//! a traced request, its log record), all from one clock read at each end.
 //!
 //! The layer is put on each route when the router is built, with what can be worked out once:
 //! the route's template and label, its span names for each method, and whether it is counted. No
@@ -40,7 +40,7 @@ use crate::{
     config::PathList,
     conventions::{ErrorType, METHODS, OTHER_METHOD, URL_SCHEME, method_index, protocol_version},
     metrics::{MetricsBackend, RequestRecord, RouteMetrics, TraceRef},
-    telemetry::AccessLog,
+    telemetry::{Access, AccessLog, Requester},
 };
 
 /// What every request layer shares.
@@ -77,10 +77,15 @@ pub struct IdsOnly {
 }
 
 impl Instrumentation {
-    /// Whether server spans record attributes (anything but their ids): only then do they read
-    /// the client's address.
+    /// Whether server spans record attributes (anything but their ids), or access records are
+    /// made: only then is the client's address read.
     pub fn records_attributes(&self) -> bool {
-        self.ids_only.is_none()
+        self.ids_only.is_none() || self.access_records()
+    }
+
+    /// Whether traced requests get an access record (`OTEL_LOGS_EXPORTER`).
+    pub fn access_records(&self) -> bool {
+        self.access_log.as_ref().is_some_and(AccessLog::records)
     }
 }
 
@@ -201,6 +206,9 @@ where
         let path = target.as_ref().map_or("/", PathAndQuery::path);
         let context = (!route.shared.untraced.matches(path))
             .then(|| route.server_span(&request, method, start));
+        // Only a traced request gets a record: what it needs is read now, from the request.
+        let requester = (context.is_some() && route.shared.access_records())
+            .then(|| requester(&request, route.shared.value_limit));
         let _attached = context.clone().map(Context::attach);
         // A handler that panics is answered with the 500 page, and counted as one: caught here,
         // where the request is counted, rather than by a layer of its own, which would box the
@@ -216,6 +224,7 @@ where
                 context,
                 method,
                 target,
+                requester,
                 start,
                 done: false,
             },
@@ -280,6 +289,7 @@ struct Served {
     context: Option<Context>,
     method: usize,
     target: Option<PathAndQuery>,
+    requester: Option<Requester>,
     start: Instant,
     done: bool,
 }
@@ -325,10 +335,19 @@ impl Served {
             });
         }
         let path = self.target.as_ref().map_or("/", PathAndQuery::path);
-        let millis = duration.as_secs_f64() * 1e3;
         match &route.shared.access_log {
-            Some(log) => log.write(method, path, status, millis, span_context.as_ref(), at),
+            Some(log) => log.write(&Access {
+                method,
+                path,
+                route: route.template,
+                status,
+                duration,
+                span: span_context.as_ref(),
+                at,
+                requester: self.requester.as_ref(),
+            }),
             None => {
+                let millis = duration.as_secs_f64() * 1e3;
                 // Inside the request's context, so the line carries the span's ids.
                 let _attached = self.context.clone().map(Context::attach);
                 tracing::info!(target: "access", "{method} {path} {status} {millis:.3}ms");
@@ -428,6 +447,41 @@ impl RouteTelemetry {
         ));
         attributes
     }
+}
+
+/// What a request's access record needs from the request itself: the client's address and the
+/// user agent, cut at `limit` characters as the span's is.
+fn requester(request: &Request, limit: usize) -> Requester {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| address_of(peer.ip()));
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|agent| agent_of(agent, limit));
+    Requester {
+        address,
+        user_agent,
+    }
+}
+
+/// A user agent as an attribute value, made once per agent and thread, as [`address_of`] does:
+/// a client sends the same one with every request.
+fn agent_of(agent: &str, limit: usize) -> StringValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Box<str>, StringValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((known, value)) if **known == *agent => value.clone(),
+        _ => {
+            let value = StringValue::from(Arc::<str>::from(truncated(agent, limit)));
+            *last = Some((agent.into(), value.clone()));
+            value
+        }
+    })
 }
 
 /// `value` cut to at most `limit` characters, as the OpenTelemetry specification counts them.

@@ -131,7 +131,7 @@ type LossCounter = (
     fn(&LossTotals) -> u64,
 );
 
-const LOSS_COUNTERS: [LossCounter; 4] = [
+const LOSS_COUNTERS: [LossCounter; 6] = [
     (
         "prom_metrics_app.telemetry.dropped_spans",
         "{span}",
@@ -149,6 +149,18 @@ const LOSS_COUNTERS: [LossCounter; 4] = [
         "{export}",
         "Metric exports that failed",
         |t| t.failed_metric_exports,
+    ),
+    (
+        "prom_metrics_app.telemetry.dropped_log_records",
+        "{log_record}",
+        "Log records dropped because the export queue was full",
+        |t| t.dropped_log_records,
+    ),
+    (
+        "prom_metrics_app.telemetry.failed_log_records",
+        "{log_record}",
+        "Log records in exports that failed",
+        |t| t.failed_log_records,
     ),
     (
         "prom_metrics_app.log_lines.dropped",
@@ -738,6 +750,8 @@ mod tests {
             failed_spans: 2,
             failed_metric_exports: 3,
             dropped_log_lines: 4,
+            dropped_log_records: 5,
+            failed_log_records: 6,
         });
         let _backend = OtelBackend::new(&provider.meter("test"), tap, Arc::new(losses));
 
@@ -760,7 +774,17 @@ mod tests {
         counters.sort();
         let expected = [
             ("prom_metrics_app.log_lines.dropped", "{line}", 4),
+            (
+                "prom_metrics_app.telemetry.dropped_log_records",
+                "{log_record}",
+                5,
+            ),
             ("prom_metrics_app.telemetry.dropped_spans", "{span}", 1),
+            (
+                "prom_metrics_app.telemetry.failed_log_records",
+                "{log_record}",
+                6,
+            ),
             (
                 "prom_metrics_app.telemetry.failed_metric_exports",
                 "{export}",

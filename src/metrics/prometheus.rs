@@ -259,6 +259,16 @@ impl Collector for LossCollector {
                 totals.failed_metric_exports,
             ),
             (
+                "prom_metrics_app_telemetry_dropped_log_records",
+                "Log records dropped because the export queue was full",
+                totals.dropped_log_records,
+            ),
+            (
+                "prom_metrics_app_telemetry_failed_log_records",
+                "Log records in exports that failed",
+                totals.failed_log_records,
+            ),
+            (
                 "prom_metrics_app_log_lines_dropped",
                 "Log lines dropped because the reader of stdout or the log file was too slow",
                 totals.dropped_log_lines,
@@ -657,6 +667,8 @@ mod tests {
             failed_spans: 2,
             failed_metric_exports: 3,
             dropped_log_lines: 4,
+            dropped_log_records: 5,
+            failed_log_records: 6,
         });
         let backend = PrometheusBackend::new().with_losses(Arc::new(losses));
 
@@ -667,6 +679,8 @@ mod tests {
             "prom_metrics_app_telemetry_failed_spans_total 2",
             "prom_metrics_app_telemetry_failed_metric_exports_total 3",
             "prom_metrics_app_log_lines_dropped_total 4",
+            "prom_metrics_app_telemetry_dropped_log_records_total 5",
+            "prom_metrics_app_telemetry_failed_log_records_total 6",
             "# TYPE prom_metrics_app_log_lines_dropped_total counter",
         ] {
             assert!(text.lines().any(|l| l == series), "no {series:?} in {text}");

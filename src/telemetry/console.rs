@@ -1,14 +1,15 @@
-//! The `console` exporter (`OTEL_EXPORTER=console`): finished spans and pushed metrics written to
-//! stdout, one line at a time, in the format `CONSOLE_FORMAT` chooses.
+//! The `console` exporter (`OTEL_EXPORTER=console`, `OTEL_LOGS_EXPORTER=console`): finished spans,
+//! pushed metrics and log records written to stdout, one line at a time, in the format
+//! `CONSOLE_FORMAT` chooses.
 //!
-//! - `compact` (the default): one line per span and one per metric data point, `key=value`
-//!   fields a person can scan and a tool can split. The grammar is in [`compact`].
-//! - `otlp-json`: one line per export, the OTLP/JSON encoding of an `ExportTraceServiceRequest` or
-//!   `ExportMetricsServiceRequest`, as the OpenTelemetry Collector's file exporter writes it. See
-//!   [`otlp_json`].
+//! - `compact` (the default): one line per span, per metric data point and per log record,
+//!   `key=value` fields a person can scan and a tool can split. The grammar is in [`compact`].
+//! - `otlp-json`: one line per export, the OTLP/JSON encoding of an `ExportTraceServiceRequest`,
+//!   `ExportMetricsServiceRequest` or `ExportLogsServiceRequest`, as the OpenTelemetry Collector's
+//!   file exporter writes it. See [`otlp_json`].
 //!
 //! Each line is written with one `write_all` on a locked stdout, the lock the log writer takes
-//! too, so span, metric and log lines never interleave mid-line.
+//! too, so span, metric, record and log lines never interleave mid-line.
 
 mod compact;
 mod otlp_json;
@@ -25,6 +26,7 @@ use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
+    logs::{LogBatch, LogExporter},
     metrics::{Temporality, data::ResourceMetrics, exporter::PushMetricExporter},
     trace::{SpanData, SpanExporter},
 };
@@ -60,6 +62,52 @@ impl SpanExporter for ConsoleSpanExporter {
         let lines = match self.format {
             ConsoleFormat::Compact => batch.iter().map(compact::span_line).collect(),
             ConsoleFormat::OtlpJson => vec![otlp_json::spans(batch, &self.resource)?],
+        };
+        write_lines(&lines)
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.shut_down.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.into();
+    }
+}
+
+/// Writes batches of log records to stdout.
+#[derive(Debug)]
+pub struct ConsoleLogExporter {
+    format: ConsoleFormat,
+    resource: ResourceAttributesWithSchema,
+    shut_down: AtomicBool,
+}
+
+impl ConsoleLogExporter {
+    pub fn new(format: ConsoleFormat) -> Self {
+        Self {
+            format,
+            resource: ResourceAttributesWithSchema::default(),
+            shut_down: AtomicBool::new(false),
+        }
+    }
+}
+
+impl LogExporter for ConsoleLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        if self.shut_down.load(Ordering::Relaxed) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        if batch.iter().next().is_none() {
+            return Ok(());
+        }
+        let lines = match self.format {
+            ConsoleFormat::Compact => batch
+                .iter()
+                .map(|(record, scope)| compact::log_line(record, scope))
+                .collect(),
+            ConsoleFormat::OtlpJson => vec![otlp_json::logs(&batch, &self.resource)?],
         };
         write_lines(&lines)
     }

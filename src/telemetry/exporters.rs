@@ -1,13 +1,15 @@
-//! Span and metric exporters for `OTEL_TRACES_EXPORTER` and `OTEL_METRICS_EXPORTER` (each
-//! defaulting to `OTEL_EXPORTER`: `console`, `otlp`, `none`), each behind the loss counting and
-//! time limits of [`super::loss`]; the metric exporter also behind the [`super::tap`] that
+//! Span, metric and log record exporters for `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER` and
+//! `OTEL_LOGS_EXPORTER` (`console`, `otlp`, `none`; see [`Config::logs_exporter`] for the default
+//! of logs), each behind the loss counting and time limits of [`super::loss`] and
+//! [`super::records`]; the metric exporter also behind the [`super::tap`] that
 //! `/view_metrics` reads with the OpenTelemetry backend. Each signal has its own OTLP settings
 //! (endpoint, protocol, headers, compression, TLS), resolved by the configuration.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use opentelemetry_otlp::{
-    MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+    WithTonicConfig,
     tonic_types::{
         metadata::MetadataMap,
         transport::{Certificate, ClientTlsConfig, Identity},
@@ -15,9 +17,10 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, Temporality};
 
-use super::console::{ConsoleMetricExporter, ConsoleSpanExporter};
+use super::console::{ConsoleLogExporter, ConsoleMetricExporter, ConsoleSpanExporter};
 use super::deadline::Deadline;
 use super::loss::{Batching, BoundedProcessor, CountingMetricExporter, Losses, bounded_processor};
+use super::records::{self, BoundedLogProcessor};
 use super::tap::{Discard, MetricsTap};
 use crate::config::{
     Compression, Config, Exporter, KeyValues, OtlpProtocol, OtlpTarget, Signal,
@@ -30,6 +33,9 @@ use crate::tls::Roots;
 const CONSOLE_EVERY: Duration = Duration::from_millis(500);
 /// How often spans are sent to a collector, the specification's default (`OTEL_BSP_SCHEDULE_DELAY`).
 const OTLP_EVERY: Duration = Duration::from_secs(5);
+/// How often log records are sent to a collector, the specification's default
+/// (`OTEL_BLRP_SCHEDULE_DELAY`).
+const OTLP_LOGS_EVERY: Duration = Duration::from_secs(1);
 
 /// The span processor for the traces exporter, or `None` when spans go nowhere.
 pub fn span_processor(
@@ -68,6 +74,52 @@ pub fn span_processor(
                 }
             };
             Some(bounded_processor(exporter, losses.clone(), batching))
+        }
+    })
+}
+
+/// The log record processor for the logs exporter, or `None` when records go nowhere: then no
+/// logger provider is made, and no record is ever built.
+pub fn log_processor(
+    config: &Config,
+    losses: &Arc<Losses>,
+) -> anyhow::Result<Option<BoundedLogProcessor>> {
+    crate::tls::install_provider();
+    let exporter = config.logs_exporter();
+    let batching = Batching {
+        capacity: config.sdk.otel_blrp_max_queue_size,
+        batch_size: config.sdk.log_batch_size(),
+        every: config
+            .sdk
+            .otel_blrp_schedule_delay
+            .unwrap_or(match exporter {
+                Exporter::Console => CONSOLE_EVERY,
+                _ => OTLP_LOGS_EVERY,
+            }),
+        export_timeout: config.sdk.otel_blrp_export_timeout,
+    };
+    Ok(match exporter {
+        Exporter::None => None,
+        Exporter::Console => Some(records::bounded_processor(
+            ConsoleLogExporter::new(config.console_format),
+            losses.clone(),
+            batching,
+        )),
+        Exporter::Otlp => {
+            let target = config.otlp(Signal::Logs);
+            let exporter = match target.protocol {
+                OtlpProtocol::Grpc => {
+                    grpc(LogExporter::builder().with_tonic(), &target)?.build()?
+                }
+                OtlpProtocol::HttpProtobuf => {
+                    http(LogExporter::builder().with_http(), &target)?.build()?
+                }
+            };
+            Some(records::bounded_processor(
+                exporter,
+                losses.clone(),
+                batching,
+            ))
         }
     })
 }
@@ -144,7 +196,7 @@ fn temporality(preference: TemporalityPreference) -> Temporality {
     }
 }
 
-/// Configures an OTLP/gRPC exporter builder (spans or metrics alike).
+/// Configures an OTLP/gRPC exporter builder (spans, metrics or logs alike).
 fn grpc<B: WithExportConfig + WithTonicConfig>(
     builder: B,
     target: &OtlpTarget,

@@ -4,8 +4,9 @@
 //! losses are logged at most once per [`LOG_INTERVAL`] with running totals, never once per span.
 //! After a failed span export, the next ones are given up without being encoded or sent, for a
 //! back-off that doubles up to [`MAX_BACKOFF`]: a collector that refuses connections would
-//! otherwise cost the CPU of encoding every span, for nothing. Log lines that the log writer drops
-//! are counted here too.
+//! otherwise cost the CPU of encoding every span, for nothing. Log records (`OTEL_BLRP_*`, see
+//! [`super::records`]) are bounded and counted the same way, and log lines that the log writer
+//! drops are counted here too.
 
 use std::{
     sync::{
@@ -38,6 +39,8 @@ pub struct Losses {
     dropped_spans: AtomicU64,
     failed_spans: AtomicU64,
     failed_metric_exports: AtomicU64,
+    dropped_log_records: AtomicU64,
+    failed_log_records: AtomicU64,
     dropped_log_lines: AtomicU64,
     last_report: Mutex<Option<Instant>>,
     /// When the next warning about dropped log lines may be given, in milliseconds after
@@ -52,6 +55,8 @@ impl Default for Losses {
             dropped_spans: AtomicU64::default(),
             failed_spans: AtomicU64::default(),
             failed_metric_exports: AtomicU64::default(),
+            dropped_log_records: AtomicU64::default(),
+            failed_log_records: AtomicU64::default(),
             dropped_log_lines: AtomicU64::default(),
             last_report: Mutex::default(),
             next_log_warning: AtomicU64::default(),
@@ -69,6 +74,10 @@ pub struct LossTotals {
     pub failed_spans: u64,
     /// Metric exports that failed.
     pub failed_metric_exports: u64,
+    /// Log records dropped because their export queue was full.
+    pub dropped_log_records: u64,
+    /// Log records in exports that failed, or that were given up during a back-off.
+    pub failed_log_records: u64,
     /// Log lines dropped because the log writer fell behind.
     pub dropped_log_lines: u64,
 }
@@ -90,8 +99,20 @@ impl Losses {
             dropped_spans = totals.dropped_spans,
             failed_spans = totals.failed_spans,
             failed_metric_exports = totals.failed_metric_exports,
+            dropped_log_records = totals.dropped_log_records,
+            failed_log_records = totals.failed_log_records,
             "telemetry is being lost (totals since start): is the collector at OTEL_EXPORTER_OTLP_ENDPOINT up?"
         );
+    }
+
+    /// Counts `records` more log records dropped at a full export queue.
+    pub(super) fn drop_log_records(&self, records: u64) {
+        self.add(&self.dropped_log_records, records);
+    }
+
+    /// Counts `records` more log records lost in failed (or skipped) exports.
+    pub(super) fn fail_log_records(&self, records: u64) {
+        self.add(&self.failed_log_records, records);
     }
 
     /// Counts `lines` more log lines dropped. Returns the running total when a warning is due:
@@ -116,6 +137,8 @@ impl Losses {
             dropped_spans: self.dropped_spans.load(Ordering::Relaxed),
             failed_spans: self.failed_spans.load(Ordering::Relaxed),
             failed_metric_exports: self.failed_metric_exports.load(Ordering::Relaxed),
+            dropped_log_records: self.dropped_log_records.load(Ordering::Relaxed),
+            failed_log_records: self.failed_log_records.load(Ordering::Relaxed),
             dropped_log_lines: self.dropped_log_lines.load(Ordering::Relaxed),
         }
     }
@@ -133,6 +156,12 @@ impl Losses {
         losses
             .failed_metric_exports
             .store(totals.failed_metric_exports, Ordering::Relaxed);
+        losses
+            .dropped_log_records
+            .store(totals.dropped_log_records, Ordering::Relaxed);
+        losses
+            .failed_log_records
+            .store(totals.failed_log_records, Ordering::Relaxed);
         losses
             .dropped_log_lines
             .store(totals.dropped_log_lines, Ordering::Relaxed);
@@ -235,21 +264,21 @@ struct CountingSpanExporter<E> {
     deadline: Deadline,
 }
 
-/// When the next span export may be tried, and how long to wait after it if it fails too.
+/// When the next export may be tried, and how long to wait after it if it fails too.
 #[derive(Debug, Default)]
-struct Backoff {
+pub(super) struct Backoff {
     retry_at: Option<Instant>,
     wait: Duration,
 }
 
 impl Backoff {
     /// Whether an export may be tried at `now`.
-    fn ready(&self, now: Instant) -> bool {
+    pub(super) fn ready(&self, now: Instant) -> bool {
         self.retry_at.is_none_or(|at| now >= at)
     }
 
     /// Records the outcome of an export tried at `now`.
-    fn record(&mut self, ok: bool, now: Instant) {
+    pub(super) fn record(&mut self, ok: bool, now: Instant) {
         if ok {
             *self = Backoff::default();
         } else {

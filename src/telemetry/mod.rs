@@ -1,8 +1,10 @@
-//! Telemetry: the tracer and meter providers, their exporters, context propagation and logging.
+//! Telemetry: the tracer, meter and logger providers, their exporters, context propagation and
+//! logging.
 //!
-//! One [`Telemetry`] value owns them all; [`Telemetry::shutdown`] flushes spans and metrics so that
-//! every completed request reaches the collector before the process exits.
+//! One [`Telemetry`] value owns them all; [`Telemetry::shutdown`] flushes metrics, spans and log
+//! records so that every completed request reaches the collector before the process exits.
 
+mod access;
 mod b3;
 mod console;
 mod deadline;
@@ -10,6 +12,7 @@ mod exporters;
 mod log_writer;
 mod logging;
 mod loss;
+mod records;
 mod rotation;
 mod tap;
 
@@ -26,6 +29,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{
     Resource,
+    logs::SdkLoggerProvider,
     metrics::{Aggregation, Instrument, SdkMeterProvider, Stream},
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{Sampler as SdkSampler, SdkTracer, SdkTracerProvider},
@@ -34,7 +38,7 @@ use opentelemetry_sdk::{
 use crate::config::{Backend, Config, HistogramAggregation, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
-pub use logging::AccessLog;
+pub use access::{Access, AccessLog, Requester};
 pub use loss::{LossTotals, Losses};
 pub use rotation::LOG_FILE;
 pub use tap::MetricsTap;
@@ -46,6 +50,7 @@ pub const SCOPE: &str = "prom-metrics-app";
 pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
     metrics_tap: Option<MetricsTap>,
     losses: Arc<Losses>,
     access_log: AccessLog,
@@ -67,6 +72,7 @@ impl Telemetry {
         // OTEL_ATTRIBUTE_COUNT_LIMIT bounds spans, their events and their links alike, as the
         // specification's general attribute limit does.
         let limit = config.sdk.otel_attribute_count_limit;
+        let resource_for_logs = resource.clone();
         let mut tracer = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler(config))
@@ -86,11 +92,16 @@ impl Telemetry {
             (None, None)
         };
 
+        let logger_provider = exporters::log_processor(config, &losses)
+            .context("building the log exporter")?
+            .map(|processor| records::provider(resource_for_logs, processor));
         let (access_log, log_guards) =
-            logging::init(config, losses.clone()).context("setting up logging")?;
+            logging::init(config, losses.clone(), logger_provider.as_ref())
+                .context("setting up logging")?;
         Ok(Self {
             tracer_provider,
             meter_provider,
+            logger_provider,
             metrics_tap,
             losses,
             access_log,
@@ -119,13 +130,15 @@ impl Telemetry {
         Some((self.meter_provider.as_ref()?, self.metrics_tap.clone()?))
     }
 
-    /// Flushes and shuts down the providers, both together bounded by `timeout`; each step is
+    /// Flushes and shuts down the providers, all together bounded by `timeout`, log records last
+    /// so that the steps of the shutdown are among them; each step is
     /// also told to `tell` (stderr, for a person at a terminal). The exporters block the calling
     /// thread while the gRPC client needs the runtime, hence `spawn_blocking`.
     pub async fn shutdown(self, timeout: Duration, tell: impl Fn(&str)) {
         let Telemetry {
             tracer_provider,
             meter_provider,
+            logger_provider,
             _log_guards,
             ..
         } = self;
@@ -139,6 +152,13 @@ impl Telemetry {
             let left = deadline.saturating_duration_since(Instant::now());
             if let Err(err) = tracer_provider.shutdown_with_timeout(left) {
                 tracing::warn!(%err, "flushing spans at shutdown failed");
+            }
+            if let Some(records) = logger_provider {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // No record can tell of this one's failure: the line alone does.
+                if let Err(err) = records.shutdown_with_timeout(left) {
+                    tracing::warn!(%err, "flushing log records at shutdown failed");
+                }
             }
         });
         // The SDK's own bounds are per step; this one holds for the whole flush.

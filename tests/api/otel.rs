@@ -9,6 +9,7 @@ use crate::{
 
 mod console;
 mod environment;
+mod logs;
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "b7ad6b7169203331";

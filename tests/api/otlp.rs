@@ -1,5 +1,5 @@
 //! An OTLP receiver built on the official protobuf definitions (`opentelemetry-proto`), serving
-//! OTLP/gRPC and OTLP/HTTP with protobuf bodies, either optionally over TLS, optionally requiring a
+//! OTLP/gRPC and OTLP/HTTP with protobuf bodies (traces, metrics and logs), either optionally over TLS, optionally requiring a
 //! client certificate, and accepting gzip bodies; it records what it receives.
 
 use std::{
@@ -11,6 +11,10 @@ use std::{
 use axum::{body::Bytes, extract::OriginalUri, http::HeaderMap, routing::post};
 use opentelemetry_proto::tonic::{
     collector::{
+        logs::v1::{
+            ExportLogsServiceRequest, ExportLogsServiceResponse,
+            logs_service_server::{LogsService, LogsServiceServer},
+        },
         metrics::v1::{
             ExportMetricsServiceRequest, ExportMetricsServiceResponse,
             metrics_service_server::{MetricsService, MetricsServiceServer},
@@ -34,6 +38,7 @@ pub struct Received(Arc<Mutex<Inner>>);
 struct Inner {
     traces: Vec<ExportTraceServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
     headers: Vec<HashMap<String, String>>,
     paths: Vec<String>,
 }
@@ -52,6 +57,22 @@ pub struct SpanView {
     pub status_code: i32,
     pub attributes: HashMap<String, String>,
     pub dropped_attributes_count: u32,
+    pub resource: HashMap<String, String>,
+}
+
+/// One received log record, flattened for assertions.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    pub scope: String,
+    pub time_unix_nano: u64,
+    pub observed_time_unix_nano: u64,
+    pub severity_number: i32,
+    pub severity_text: String,
+    pub body: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub flags: u32,
+    pub attributes: HashMap<String, String>,
     pub resource: HashMap<String, String>,
 }
 
@@ -119,6 +140,44 @@ impl Received {
             }
         }
         spans
+    }
+
+    /// Every log record received so far, in order.
+    pub fn records(&self) -> Vec<RecordView> {
+        let inner = self.0.lock().unwrap();
+        let mut records = Vec::new();
+        for request in &inner.logs {
+            for resource_logs in &request.resource_logs {
+                let resource = resource_logs
+                    .resource
+                    .as_ref()
+                    .map(|r| attributes(&r.attributes))
+                    .unwrap_or_default();
+                for scope_logs in &resource_logs.scope_logs {
+                    let scope = scope_logs
+                        .scope
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    for record in &scope_logs.log_records {
+                        records.push(RecordView {
+                            scope: scope.clone(),
+                            time_unix_nano: record.time_unix_nano,
+                            observed_time_unix_nano: record.observed_time_unix_nano,
+                            severity_number: record.severity_number,
+                            severity_text: record.severity_text.clone(),
+                            body: text(&record.body),
+                            trace_id: hex(&record.trace_id),
+                            span_id: hex(&record.span_id),
+                            flags: record.flags,
+                            attributes: attributes(&record.attributes),
+                            resource: resource.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        records
     }
 
     /// Every metric received so far, in order, with the resource attributes of its batch.
@@ -330,6 +389,18 @@ impl MetricsService for Received {
     }
 }
 
+#[tonic::async_trait]
+impl LogsService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.record_headers(header_map(&request.metadata().clone().into_headers()));
+        self.0.lock().unwrap().logs.push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
 /// A TLS identity for the gRPC receiver: certificate chain and key, PEM.
 pub struct Identity {
     pub cert_pem: String,
@@ -368,6 +439,9 @@ pub async fn start_grpc_with(
         .add_service(
             MetricsServiceServer::new(received.clone())
                 .accept_compressed(CompressionEncoding::Gzip),
+        )
+        .add_service(
+            LogsServiceServer::new(received.clone()).accept_compressed(CompressionEncoding::Gzip),
         );
     tokio::spawn(
         router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
@@ -384,7 +458,8 @@ pub fn serve_grpc_until_stopped(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
         .add_service(TraceServiceServer::new(received.clone()))
-        .add_service(MetricsServiceServer::new(received.clone()));
+        .add_service(MetricsServiceServer::new(received.clone()))
+        .add_service(LogsServiceServer::new(received.clone()));
     tokio::spawn(router.serve_with_incoming_shutdown(
         tokio_stream::wrappers::TcpListenerStream::new(listener),
         async move {
@@ -394,7 +469,7 @@ pub fn serve_grpc_until_stopped(
     stop
 }
 
-/// Starts an OTLP/HTTP receiver (protobuf bodies on `/v1/traces` and `/v1/metrics`).
+/// Starts an OTLP/HTTP receiver (protobuf bodies on `/v1/traces`, `/v1/metrics` and `/v1/logs`).
 pub async fn start_http() -> (SocketAddr, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -481,7 +556,7 @@ impl axum::serve::Listener for TlsListener {
 }
 
 fn http_receiver(received: &Received) -> axum::Router {
-    let (traces, metrics) = (received.clone(), received.clone());
+    let (traces, metrics, logs) = (received.clone(), received.clone(), received.clone());
     let metrics = post(
         move |uri: OriginalUri, headers: HeaderMap, body: Bytes| async move {
             metrics.record_request(&uri, &headers);
@@ -505,6 +580,18 @@ fn http_receiver(received: &Received) -> axum::Router {
             ),
         )
         .route("/v1/metrics", metrics.clone())
+        .route(
+            "/v1/logs",
+            post(
+                move |uri: OriginalUri, headers: HeaderMap, body: Bytes| async move {
+                    logs.record_request(&uri, &headers);
+                    let request = ExportLogsServiceRequest::decode(decoded(&headers, body))
+                        .expect("a valid OTLP logs request");
+                    logs.0.lock().unwrap().logs.push(request);
+                    protobuf(ExportLogsServiceResponse::default().encode_to_vec())
+                },
+            ),
+        )
         // Prometheus's OTLP receiver, whose URL a per-signal endpoint names as it is.
         .route("/api/v1/otlp/v1/metrics", metrics)
 }

@@ -448,12 +448,15 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500000",
         "OTEL_TRACES_EXPORTER": "console",
         "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_SDK_DISABLED": "false",
         "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.monitoring:4318/v1/traces",
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics",
         "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://loki.monitoring:3100/otlp/v1/logs",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram",
         "EXPONENTIAL_HISTOGRAM_MAX_SIZE": "80",
@@ -463,6 +466,10 @@ def test_downstream_inherits_config_but_not_faults_or_downstreams(chart):
         "OTEL_BSP_EXPORT_TIMEOUT": "5000",
         "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",
+        "OTEL_BLRP_SCHEDULE_DELAY": "2000",
+        "OTEL_BLRP_EXPORT_TIMEOUT": "6000",
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "8192",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "128",
         "OTEL_ATTRIBUTE_COUNT_LIMIT": "64",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "1",  # its own
@@ -802,12 +809,15 @@ def test_every_setting_renders_to_its_variable(chart):
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2500000",  # an integer, not Go's float form 2.5e+06
         "OTEL_TRACES_EXPORTER": "console",
         "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_SDK_DISABLED": "false",
         "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo.monitoring:4318/v1/traces",
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus.monitoring:9090/api/v1/otlp/v1/metrics",
         "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://loki.monitoring:3100/otlp/v1/logs",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/protobuf",
         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta",
         "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION": "base2_exponential_bucket_histogram",
         "EXPONENTIAL_HISTOGRAM_MAX_SIZE": "80",
@@ -817,6 +827,10 @@ def test_every_setting_renders_to_its_variable(chart):
         "OTEL_BSP_EXPORT_TIMEOUT": "5000",
         "OTEL_BSP_MAX_QUEUE_SIZE": "4096",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256",
+        "OTEL_BLRP_SCHEDULE_DELAY": "2000",
+        "OTEL_BLRP_EXPORT_TIMEOUT": "6000",
+        "OTEL_BLRP_MAX_QUEUE_SIZE": "8192",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "128",
         "OTEL_ATTRIBUTE_COUNT_LIMIT": "64",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.25",
@@ -841,9 +855,8 @@ def test_every_setting_renders_to_its_variable(chart):
     # a per-signal timeout, compression or TLS switch is rarely wanted: extraEnv sets them.
     per_signal = {f"{otlp}{signal}{name}" for signal in ("TRACES_", "METRICS_")
                   for name in ("HEADERS", "TIMEOUT", "COMPRESSION", "INSECURE")}
-    # Logs over OpenTelemetry are not there yet; extraEnv until they are.
-    logs = {"OTEL_LOGS_EXPORTER"} | {f"{otlp}LOGS_{name}" for name in (
-        "ENDPOINT", "HEADERS", "TIMEOUT", "PROTOCOL", "COMPRESSION", "INSECURE")}
+    # The same of log records: endpoint and protocol have values, the rest extraEnv.
+    logs = {f"{otlp}LOGS_{name}" for name in ("HEADERS", "TIMEOUT", "COMPRESSION", "INSECURE")}
     assert documented_variables() - set(env) == {
         "LOG_DIR",
         "METRICS_AUTH_TOKEN",

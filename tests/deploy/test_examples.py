@@ -213,7 +213,7 @@ def test_collector_receives_otlp_on_4317_and_4318(repo):
 def test_collector_pipelines_reference_defined_components(repo):
     config = load_yaml(repo, "otel-collector/config.yaml")
     pipelines = config["service"]["pipelines"]
-    assert {"traces", "metrics"} <= set(pipelines)
+    assert {"traces", "metrics", "logs"} <= set(pipelines)
     for name, pipeline in pipelines.items():
         assert "otlp" in pipeline["receivers"], name
         assert pipeline["exporters"], name
@@ -228,6 +228,7 @@ def test_collector_pipelines_reference_defined_components(repo):
     assert "health_check" in config["service"]["extensions"]
     assert "debug" in pipelines["traces"]["exporters"]
     assert "prometheus" in pipelines["metrics"]["exporters"]
+    assert "debug" in pipelines["logs"]["exporters"]
 
 
 def test_collector_sends_traces_to_tempo_in_compose(repo, compose_model):
@@ -240,6 +241,41 @@ def test_collector_sends_traces_to_tempo_in_compose(repo, compose_model):
     assert exporter["tls"]["insecure"] is True
     tempo = load_yaml(repo, "tempo/tempo.yaml")
     assert host_port(tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])[1] == port
+
+
+def test_collector_sends_logs_to_loki_s_otlp_endpoint_in_compose(repo, compose_model):
+    config = load_yaml(repo, "otel-collector/config.yaml")
+    exporters = config["service"]["pipelines"]["logs"]["exporters"]
+    otlphttp = [e for e in exporters if e.split("/")[0] == "otlphttp"]
+    assert otlphttp, "log records go on over OTLP/HTTP"
+    endpoint = config["exporters"][otlphttp[0]]["endpoint"]
+    url = urllib.parse.urlparse(endpoint)
+    # The exporter appends /v1/logs: Loki takes OTLP at /otlp/v1/logs.
+    assert url.path == "/otlp", endpoint
+    assert url.hostname in compose_model["services"], endpoint
+    loki = load_yaml(repo, "loki/loki.yaml")
+    assert url.port == loki["server"]["http_listen_port"]
+
+
+def test_loki_keeps_otlp_records_with_their_ids(repo, compose_model):
+    """Loki takes OTLP only with structured metadata, which needs the v13 schema on TSDB."""
+    loki = load_yaml(repo, "loki/loki.yaml")
+    assert loki["limits_config"]["allow_structured_metadata"] is True
+    schemas = loki["schema_config"]["configs"]
+    assert schemas[-1]["schema"] == "v13" and schemas[-1]["store"] == "tsdb"
+    assert loki["auth_enabled"] is False, "one tenant, no X-Scope-OrgID from the collector"
+    service = compose_model["services"]["loki"]
+    mounts = {m["target"]: Path(m["source"]) for m in service["volumes"]}
+    config = next(arg.split("=", 1)[1] for arg in service["command"] if arg.startswith("-config.file="))
+    assert mounts[config] == repo / DEPLOY / "loki/loki.yaml"
+    storage = loki["common"]["path_prefix"]
+    assert any(t.split(":")[0] == storage for t in service.get("tmpfs", [])), service
+
+
+def test_compose_app_sends_log_records_to_the_collector(compose_model):
+    env = compose_model["services"]["app"]["environment"]
+    assert env["OTEL_LOGS_EXPORTER"] == "otlp"
+    assert "loki" in compose_model["services"]["otel-collector"]["depends_on"]
 
 
 # --- Grafana provisioning ------------------------------------------------------------------------
@@ -255,6 +291,24 @@ def test_grafana_links_exemplars_to_traces(repo, compose_model):
         assert host in compose_model["services"], source["url"]
     tempo = load_yaml(repo, "tempo/tempo.yaml")
     assert host_port(next(s for s in sources.values() if s["type"] == "tempo")["url"])[1] == tempo["server"]["http_listen_port"]
+
+
+def test_grafana_links_traces_to_their_logs_and_logs_to_their_traces(repo, compose_model):
+    sources = {s["uid"]: s for s in load_yaml(repo, "grafana/provisioning/datasources/datasources.yaml")["datasources"]}
+    tempo = next(s for s in sources.values() if s["type"] == "tempo")
+    to_logs = tempo["jsonData"]["tracesToLogsV2"]
+    assert sources[to_logs["datasourceUid"]]["type"] == "loki"
+    # Grafana reads $$ as a literal $ in provisioning files.
+    assert to_logs["customQuery"] is True
+    assert '| trace_id="$${__trace.traceId}"' in to_logs["query"], to_logs["query"]
+    assert 'service_name="$${__span.tags["service.name"]}"' in to_logs["query"]
+    loki = next(s for s in sources.values() if s["type"] == "loki")
+    field = loki["jsonData"]["derivedFields"][0]
+    assert (field["matcherType"], field["matcherRegex"]) == ("label", "trace_id")
+    assert sources[field["datasourceUid"]]["type"] == "tempo"
+    config = load_yaml(repo, "loki/loki.yaml")
+    assert host_port(loki["url"])[1] == config["server"]["http_listen_port"]
+    assert "loki" in compose_model["services"]["grafana"]["depends_on"]
 
 
 def test_the_app_labels_exemplars_trace_id(running_app, metrics_text):

@@ -1,15 +1,17 @@
-//! The `compact` console format: one line per span, one line per metric data point.
+//! The `compact` console format: one line per span, one line per metric data point, one line per
+//! log record.
 //!
 //! ```text
 //! span "GET /do_task" trace_id=0af7651916cd43dd8448eb211c80319c span_id=5c1c63257de34c67 parent_span_id=b7ad6b7169203331 kind=server status=unset duration_ms=201.302 http.request.method=GET http.route=/do_task http.response.status_code=200
 //! metric http_requests unit=1 kind=sum value=3
 //! metric request_processing_seconds unit=s kind=histogram count=3 sum=0.42 min=0.01 max=0.2 buckets=0.005:0,0.01:1,0.025:1,…,+Inf:3
+//! log INFO scope=access trace_id=0af7651916cd43dd8448eb211c80319c span_id=5c1c63257de34c67 body="GET /do_task 200 201.302ms" http.request.method=GET http.response.status_code=200
 //! ```
 //!
 //! # Grammar
 //!
 //! ```text
-//! line        = (span-line / metric-line) LF
+//! line        = (span-line / metric-line / log-line) LF
 //! span-line   = "span" SP name SP span-own *(SP attribute)
 //! span-own    = "trace_id=" 32hex SP "span_id=" 16hex SP "parent_span_id=" (16hex / DQUOTE DQUOTE)
 //!               SP "kind=" ("server" / "client" / "internal" / "producer" / "consumer")
@@ -17,6 +19,9 @@
 //!               [SP "events=" count] [SP "links=" count]
 //!               SP "duration_ms=" 1*DIGIT "." 3DIGIT
 //! metric-line = "metric" SP name SP "unit=" value SP point *(SP attribute)
+//! log-line    = "log" SP severity SP "scope=" value [SP "trace_id=" 32hex SP "span_id=" 16hex]
+//!               SP "body=" value *(SP attribute)
+//! severity    = "TRACE" / "DEBUG" / "INFO" / "WARN" / "ERROR" / 1*DIGIT
 //! point       = "kind=" ("sum" / "nonmonotonic_sum" / "gauge") SP "value=" number
 //!             / "kind=histogram" SP stats SP "buckets=" bound ":" count *("," bound ":" count)
 //!             / "kind=exponential_histogram" SP stats SP "scale=" int SP "zero_count=" count
@@ -47,13 +52,21 @@
 //!   to 0.25, and the last bucket is `+Inf:count`. An exponential histogram's ranges are an offset
 //!   and per-bucket counts, bucket `offset+i` covering (base^(offset+i), base^(offset+i+1)] with
 //!   base = 2^(2^-scale); `buckets` is the positive range.
+//! - A log record's severity is its severity text, else its severity number; its scope is its
+//!   target (a `tracing` event's), else its logger's name. `body` is the last of its own fields
+//!   (`body=""` when it has none); every field after it is an attribute. The time is left out, as
+//!   for spans.
 //! - Array attributes are written as `[1,2]` or `["a","b"]`. Resource, scope and timestamps are
 //!   left out; `otlp-json` has them. Metric values are cumulative since the start.
 
 use std::fmt::Write as _;
 
-use opentelemetry::{Array, KeyValue, Value, trace::SpanId, trace::SpanKind, trace::Status};
+use opentelemetry::{
+    Array, InstrumentationScope, KeyValue, Value, logs::AnyValue, trace::SpanId, trace::SpanKind,
+    trace::Status,
+};
 use opentelemetry_sdk::{
+    logs::SdkLogRecord,
     metrics::data::{
         AggregatedMetrics, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, MetricData,
         ResourceMetrics,
@@ -111,6 +124,79 @@ pub fn span_line(span: &SpanData) -> String {
     }
     line.push('\n');
     line
+}
+
+/// The line of one log record, ending with `\n`.
+pub fn log_line(record: &SdkLogRecord, scope: &InstrumentationScope) -> String {
+    let mut line = String::with_capacity(256);
+    line.push_str("log ");
+    match (record.severity_text(), record.severity_number()) {
+        (Some(text), _) => push_token(&mut line, text),
+        (None, Some(number)) => {
+            let _ = write!(line, "{}", number as i32);
+        }
+        (None, None) => line.push('0'),
+    }
+    line.push_str(" scope=");
+    push_token(
+        &mut line,
+        record.target().map_or(scope.name(), |target| target),
+    );
+    if let Some(context) = record.trace_context() {
+        let _ = write!(
+            line,
+            " trace_id={} span_id={}",
+            context.trace_id, context.span_id
+        );
+    }
+    line.push_str(" body=");
+    match record.body() {
+        Some(body) => push_any(&mut line, body),
+        None => line.push_str("\"\""),
+    }
+    for (key, value) in record.attributes_iter() {
+        line.push(' ');
+        push_token(&mut line, key.as_str());
+        line.push('=');
+        push_any(&mut line, value);
+    }
+    line.push('\n');
+    line
+}
+
+/// Appends a log record's value: as an attribute's, lists and maps as JSON.
+fn push_any(line: &mut String, value: &AnyValue) {
+    match value {
+        AnyValue::String(text) => push_token(line, text.as_str()),
+        AnyValue::Boolean(flag) => line.push_str(if *flag { "true" } else { "false" }),
+        AnyValue::Int(number) => number.push(line),
+        AnyValue::Double(number) => number.push(line),
+        other => push_token(line, &any_json(other).to_string()),
+    }
+}
+
+/// A list, map or bytes value as JSON (bytes as an array of numbers).
+fn any_json(value: &AnyValue) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        AnyValue::String(text) => Json::from(text.as_str()),
+        AnyValue::Boolean(flag) => Json::from(*flag),
+        AnyValue::Int(number) => Json::from(*number),
+        AnyValue::Double(number) => Json::from(*number),
+        AnyValue::Bytes(bytes) => Json::from(bytes.as_slice()),
+        AnyValue::ListAny(items) => Json::Array(items.iter().map(any_json).collect()),
+        AnyValue::Map(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            Json::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.to_string(), any_json(value)))
+                    .collect(),
+            )
+        }
+        _ => Json::Null,
+    }
 }
 
 /// One line per data point of every metric, each ending with `\n`.

@@ -1,5 +1,6 @@
 //! The `otlp-json` console format: each export as one line of OTLP/JSON, the encoding of
-//! `ExportTraceServiceRequest` and `ExportMetricsServiceRequest` that the OpenTelemetry
+//! `ExportTraceServiceRequest`, `ExportMetricsServiceRequest` and `ExportLogsServiceRequest` that
+//! the OpenTelemetry
 //! Collector's file exporter writes and its `otlpjsonfile` receiver reads.
 //!
 //! The messages are the ones the OTLP exporter sends (`opentelemetry_proto::transform`), encoded
@@ -14,14 +15,17 @@
 
 use opentelemetry_proto::{
     tonic::collector::{
-        metrics::v1::ExportMetricsServiceRequest, trace::v1::ExportTraceServiceRequest,
+        logs::v1::ExportLogsServiceRequest, metrics::v1::ExportMetricsServiceRequest,
+        trace::v1::ExportTraceServiceRequest,
     },
     transform::{
-        common::tonic::ResourceAttributesWithSchema,
+        common::tonic::ResourceAttributesWithSchema, logs::tonic::group_logs_by_resource_and_scope,
         trace::tonic::group_spans_by_resource_and_scope,
     },
 };
-use opentelemetry_sdk::{error::OTelSdkError, metrics::data::ResourceMetrics, trace::SpanData};
+use opentelemetry_sdk::{
+    error::OTelSdkError, logs::LogBatch, metrics::data::ResourceMetrics, trace::SpanData,
+};
 use serde_json::Value;
 
 /// One `ExportTraceServiceRequest` line, ending with `\n`.
@@ -32,6 +36,34 @@ pub fn spans(
     line(serde_json::to_value(ExportTraceServiceRequest {
         resource_spans: group_spans_by_resource_and_scope(batch, resource),
     }))
+}
+
+/// One `ExportLogsServiceRequest` line, ending with `\n`. A record outside any span has no
+/// `traceId` and `spanId`, as the Collector writes it.
+pub fn logs(
+    batch: &LogBatch<'_>,
+    resource: &ResourceAttributesWithSchema,
+) -> Result<String, OTelSdkError> {
+    let mut encoded = serde_json::to_value(ExportLogsServiceRequest {
+        resource_logs: group_logs_by_resource_and_scope(batch, resource),
+    });
+    if let Ok(value) = &mut encoded {
+        let records = value["resourceLogs"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+            .filter_map(|resource| resource["scopeLogs"].as_array_mut())
+            .flatten()
+            .filter_map(|scope| scope["logRecords"].as_array_mut())
+            .flatten()
+            .filter_map(Value::as_object_mut);
+        for record in records {
+            record.retain(|name, field| {
+                !(matches!(name.as_str(), "traceId" | "spanId") && field.as_str() == Some(""))
+            });
+        }
+    }
+    line(encoded)
 }
 
 /// One `ExportMetricsServiceRequest` line, ending with `\n`.
@@ -82,6 +114,7 @@ const ALWAYS_WRITTEN: &[&str] = &[
 
 /// 64-bit integer fields, written as strings: `"0"` is their default value.
 const INT64_FIELDS: &[&str] = &[
+    "observedTimeUnixNano",
     "startTimeUnixNano",
     "endTimeUnixNano",
     "timeUnixNano",

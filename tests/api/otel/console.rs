@@ -109,7 +109,7 @@ async fn compact_format_prints_one_line_per_span_and_data_point_that_parses_back
     for line in stdout.lines().filter(|l| !is_log_line(l)) {
         let parsed = CompactLine::parse(line).unwrap_or_else(|| panic!("unreadable: {line}"));
         assert!(
-            ["span", "metric"].contains(&parsed.record.as_str()),
+            ["span", "metric", "log"].contains(&parsed.record.as_str()),
             "{line}"
         );
         lines.push(parsed);
@@ -189,7 +189,9 @@ fn json_lines(stdout: &str) -> Vec<Value> {
                 serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
             let keys: Vec<_> = export.as_object().unwrap().keys().collect();
             assert!(
-                keys == ["resourceSpans"] || keys == ["resourceMetrics"],
+                keys == ["resourceSpans"]
+                    || keys == ["resourceMetrics"]
+                    || keys == ["resourceLogs"],
                 "{line}"
             );
             export
@@ -320,4 +322,127 @@ async fn a_span_is_printed_within_a_second_of_its_request() {
         printed < Duration::from_secs(1),
         "printed after {printed:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compact_log_records_follow_otel_exporter_to_the_console_and_name_their_span() {
+    let logs = std::env::temp_dir().join(format!("pma-console-logs-{}", std::process::id()));
+    // No OTEL_LOGS_EXPORTER: the logs follow OTEL_EXPORTER, as the other signals do.
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "console"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", logs.to_str().unwrap()),
+    ]);
+    let client = reqwest::Client::new();
+
+    get(&client, &binary, "/do_task?seconds=0", true).await;
+    client.get(binary.url("/missing")).send().await.unwrap();
+    let stdout = terminate(binary).await;
+    let _ = std::fs::remove_dir_all(&logs);
+
+    let lines: Vec<CompactLine> = stdout
+        .lines()
+        .map(|line| CompactLine::parse(line).unwrap_or_else(|| panic!("unreadable: {line}")))
+        .collect();
+    let span = lines
+        .iter()
+        .find(|l| l.record == "span" && l.name == "GET /do_task")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let records: Vec<&CompactLine> = lines.iter().filter(|l| l.record == "log").collect();
+    let access = |body: &str| {
+        records
+            .iter()
+            .find(|r| {
+                r.get("scope") == Some("access")
+                    && r.get("body").is_some_and(|b| b.starts_with(body))
+            })
+            .unwrap_or_else(|| panic!("no access record {body} in {stdout}"))
+    };
+    let task = access("GET /do_task 200 ");
+    assert_eq!(task.name, "INFO", "the severity");
+    assert_eq!(task.get("trace_id"), Some(TRACE_ID));
+    assert_eq!(task.get("span_id"), span.get("span_id"));
+    let attributes = task.attributes("body");
+    for expected in [
+        ("http.request.method", "GET"),
+        ("url.path", "/do_task"),
+        ("http.route", "/do_task"),
+        ("http.response.status_code", "200"),
+        ("client.address", "127.0.0.1"),
+    ] {
+        assert!(attributes.contains(&expected), "{expected:?} in {task:?}");
+    }
+    assert_eq!(access("GET /missing 404 ").name, "WARN");
+    let started = records
+        .iter()
+        .find(|r| r.get("body") == Some("prom-metrics-app started"))
+        .expect("the start event as a record");
+    assert_eq!(started.get("trace_id"), None, "outside any request");
+    assert_eq!(
+        started
+            .attributes("body")
+            .iter()
+            .find(|(k, _)| *k == "logs_exporter"),
+        Some(&("logs_exporter", "console"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn otlp_json_log_records_are_one_json_line_per_export() {
+    let logs = std::env::temp_dir().join(format!("pma-json-logs-{}", std::process::id()));
+    let binary = spawn_binary(&[
+        ("OTEL_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "console"),
+        ("CONSOLE_FORMAT", "otlp-json"),
+        ("LOG_TO_STDOUT", "false"),
+        ("LOG_DIR", logs.to_str().unwrap()),
+    ]);
+    let client = reqwest::Client::new();
+
+    get(&client, &binary, "/", true).await;
+    let stdout = terminate(binary).await;
+    let _ = std::fs::remove_dir_all(&logs);
+
+    let exports = json_lines(&stdout);
+    let records: Vec<&Value> = exports
+        .iter()
+        .flat_map(|e| e["resourceLogs"].as_array().into_iter().flatten())
+        .flat_map(|r| r["scopeLogs"].as_array().into_iter().flatten())
+        .filter(|s| s["scope"]["name"] == "access")
+        .flat_map(|s| s["logRecords"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(records.len(), 1, "{stdout}");
+    let record = records[0];
+    assert_eq!(record["traceId"], TRACE_ID);
+    assert!(is_hex(record["spanId"].as_str().unwrap(), 16), "{record}");
+    assert_eq!(record["severityNumber"], 9);
+    assert_eq!(record["severityText"], "INFO");
+    assert_eq!(record["timeUnixNano"], record["observedTimeUnixNano"]);
+    assert!(
+        record["timeUnixNano"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 19)
+    );
+    assert!(
+        record["body"]["stringValue"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET / 200 ")
+    );
+    assert_eq!(
+        attribute(&record["attributes"], "http.response.status_code"),
+        Some(&serde_json::json!({"intValue": "200"}))
+    );
+    let started = exports
+        .iter()
+        .flat_map(|e| {
+            e["resourceLogs"][0]["scopeLogs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .flat_map(|s| s["logRecords"].as_array().into_iter().flatten())
+        .find(|r| r["body"]["stringValue"] == "prom-metrics-app started")
+        .expect("the start record");
+    assert!(started.get("traceId").is_none(), "no empty ids: {started}");
 }
