@@ -412,7 +412,7 @@ async fn a_headers_flag_beats_the_variable_and_undocumented_otel_variables_have_
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=from-variable"),
             // Read by the OpenTelemetry SDK itself unless the app prevents it; not supported.
             ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1"),
-            ("OTEL_BLRP_SCHEDULE_DELAY", "1"),
+            ("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "1"),
         ],
         &["--otel-exporter-otlp-headers", "x-api-key=from-flag"],
     );
@@ -440,7 +440,7 @@ async fn a_headers_flag_beats_the_variable_and_undocumented_otel_variables_have_
         .find(|l| l.contains("ignoring OpenTelemetry variables"))
         .unwrap_or_else(|| panic!("a warning in {stdout}"));
     assert!(
-        warning.contains("OTEL_BLRP_SCHEDULE_DELAY,OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
+        warning.contains("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT,OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT"),
         "{warning}"
     );
 }
