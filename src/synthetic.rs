@@ -425,6 +425,14 @@ pub struct Synthetic {
     changed: (Mutex<u64>, Condvar),
 }
 
+impl std::fmt::Debug for Synthetic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Synthetic")
+            .field("run", &self.run())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Synthetic {
     /// Synthetic series starting from `start`.
     pub fn new(start: Settings) -> Self {

@@ -24,6 +24,7 @@ use crate::{
     chaos::ChaosSettings,
     config::{Backend, Config},
     conventions::ErrorType,
+    synthetic::Synthetic,
     telemetry::Telemetry,
 };
 
@@ -115,6 +116,10 @@ pub struct ClientRecord {
     pub trace: Option<TraceRef>,
 }
 
+/// Successive pieces of an exposition, made one after the other when asked for, so that a scrape
+/// of a million series is never whole in memory.
+pub type Chunks = Box<dyn Iterator<Item = Vec<u8>> + Send>;
+
 /// A metrics backend: records counted requests, and reports its own current values.
 pub trait MetricsBackend: Send + Sync + 'static {
     /// Records one finished request. Must not block or await.
@@ -140,6 +145,19 @@ pub trait MetricsBackend: Send + Sync + 'static {
 
     /// A short name for logs and pages.
     fn name(&self) -> &'static str;
+
+    /// Exports the series of `synthetic` from now on; called once, when the app's state is made.
+    fn attach_synthetic(&self, synthetic: Arc<Synthetic>) {
+        let _ = synthetic;
+    }
+
+    /// The synthetic families in `format`, to follow [`MetricsBackend::encode`]'s exposition
+    /// (before the OpenMetrics `# EOF`), or `None` when there are none or this backend is not
+    /// scraped.
+    fn synthetic_exposition(&self, format: Format) -> Option<Chunks> {
+        let _ = format;
+        None
+    }
 }
 
 /// Records the requests of one counted route (see [`MetricsBackend::route`]). Called on the hot
