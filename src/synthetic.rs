@@ -266,6 +266,7 @@ impl Run {
             false => (elapsed.as_nanos() / interval.as_nanos()) as u64,
         };
         Frame {
+            elapsed,
             settings: s.clone(),
             tick: per(s.value_interval),
             churns: per(s.churn),
@@ -285,6 +286,8 @@ impl Run {
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub settings: Settings,
+    /// Time since the run started.
+    elapsed: Duration,
     /// Value changes since the run started.
     pub tick: u64,
     /// Churns since the run started.
@@ -330,6 +333,11 @@ impl Frame {
                 ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 ^ generation.rotate_left(32)),
         }
+    }
+
+    /// Time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
     }
 
     /// The value tick during which churn `k` happened.

@@ -198,10 +198,26 @@ pub fn build(
             Arc::new(
                 otel::OtelBackend::new(&meter, tap, telemetry.losses())
                     .with_refused(&meter, refused.clone())
-                    .with_max_buckets(config.sdk.exponential_histogram_max_size as usize),
+                    .with_max_buckets(config.sdk.exponential_histogram_max_size as usize)
+                    .with_synthetic_providers(synthetic_providers(config, telemetry)),
             )
         }
     }
+}
+
+/// Makes the meter providers of the synthetic series: the app's resource and metric exporter
+/// (none when metrics are exported nowhere), with a view of their own.
+fn synthetic_providers(config: &Config, telemetry: &Telemetry) -> otel::synthetic::ProviderBuilder {
+    let (config, resource, losses) = (config.clone(), telemetry.resource(), telemetry.losses());
+    Arc::new(move |view| {
+        if config.metrics_exporter() == crate::config::Exporter::None {
+            return None;
+        }
+        let tap = crate::telemetry::MetricsTap::new();
+        crate::telemetry::meter_provider(&config, resource.clone(), &losses, &tap, view)
+            .map_err(|err| tracing::warn!(error = %err, "cannot export the synthetic series"))
+            .ok()
+    })
 }
 
 /// Checks every backend must pass, run by each backend's tests.
