@@ -38,6 +38,7 @@ pub enum SyntheticType {
     /// A classic histogram with 14 bounds and `+Inf` (OpenTelemetry: an explicit-bucket histogram).
     Histogram,
     /// A Prometheus native histogram, in the protobuf format (OpenTelemetry: an exponential histogram).
+    #[value(name = "native_histogram")]
     NativeHistogram,
 }
 

@@ -62,5 +62,7 @@ fn streamed(mut head: Vec<u8>, chunks: Chunks, format: Format) -> Body {
             }
         }
     });
-    Body::from_stream(ReceiverStream::new(receiver).map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk))))
+    Body::from_stream(
+        ReceiverStream::new(receiver).map(|chunk| Ok::<_, Infallible>(Bytes::from(chunk))),
+    )
 }

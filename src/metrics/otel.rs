@@ -22,8 +22,8 @@ use super::{
 };
 use crate::{
     chaos::ChaosSettings,
-    synthetic::Synthetic,
     conventions::URL_SCHEME,
+    synthetic::Synthetic,
     telemetry::{LossTotals, Losses, MetricsTap},
 };
 

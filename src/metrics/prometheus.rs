@@ -36,8 +36,8 @@ mod parse;
 pub mod synthetic;
 
 use super::{
-    BUCKETS, Chunks, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests,
-    RequestRecord, RouteMetrics, Snapshot, process,
+    BUCKETS, Chunks, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
+    RouteMetrics, Snapshot, process,
 };
 use crate::conventions::METHODS;
 use dual::{DualFamily, DualHistogram};

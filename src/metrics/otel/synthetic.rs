@@ -125,18 +125,15 @@ fn export(synthetic: &Arc<Synthetic>, build: &ProviderBuilder, stop: &AtomicBool
 /// Time from `frame` to its next value change or churn, whichever comes first.
 fn until_next(frame: &Frame) -> Duration {
     let s = &frame.settings;
-    [
-        (s.value_interval, frame.tick),
-        (s.churn, frame.churns),
-    ]
-    .into_iter()
-    .filter(|(interval, _)| !interval.is_zero())
-    .map(|(interval, done)| {
-        let next = interval.saturating_mul(u32::try_from(done + 1).unwrap_or(u32::MAX));
-        next.saturating_sub(frame.elapsed())
-    })
-    .min()
-    .unwrap_or(POLL)
+    [(s.value_interval, frame.tick), (s.churn, frame.churns)]
+        .into_iter()
+        .filter(|(interval, _)| !interval.is_zero())
+        .map(|(interval, done)| {
+            let next = interval.saturating_mul(u32::try_from(done + 1).unwrap_or(u32::MAX));
+            next.saturating_sub(frame.elapsed())
+        })
+        .min()
+        .unwrap_or(POLL)
 }
 
 fn shut_down(current: Option<Current>) {

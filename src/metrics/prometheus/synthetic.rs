@@ -241,7 +241,12 @@ impl Chunks {
     fn set_metric(&mut self, id: u64) {
         let series = self.frame.series(self.family, id);
         let mut numbers = itoa::Buffer::new();
-        for (pair, value) in self.metric.label.iter_mut().zip([series.id, series.generation]) {
+        for (pair, value) in self
+            .metric
+            .label
+            .iter_mut()
+            .zip([series.id, series.generation])
+        {
             pair.value.clear();
             pair.value.push_str(numbers.format(value));
         }
@@ -360,7 +365,9 @@ mod tests {
 
         assert!(text.contains("# TYPE synthetic_counter_0_total counter\n"));
         assert!(openmetrics.contains("# TYPE synthetic_counter_0 counter\n"));
-        assert!(openmetrics.contains("\nsynthetic_counter_0_total{series_id=\"1\",generation=\"0\"} "));
+        assert!(
+            openmetrics.contains("\nsynthetic_counter_0_total{series_id=\"1\",generation=\"0\"} ")
+        );
     }
 
     #[test]
@@ -371,9 +378,13 @@ mod tests {
         let samples = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(samples(&classic), 34);
         assert_eq!(samples(&native), 6);
-        assert!(classic.contains("synthetic_histogram_0_count{series_id=\"0\",generation=\"0\"} 4\n"));
+        assert!(
+            classic.contains("synthetic_histogram_0_count{series_id=\"0\",generation=\"0\"} 4\n")
+        );
         assert!(classic.contains(",le=\"+Inf\"} 4\n"));
-        assert!(native.contains("synthetic_native_histogram_0_bucket{series_id=\"1\",generation=\"0\",le=\"+Inf\"} 4\n"));
+        assert!(native.contains(
+            "synthetic_native_histogram_0_bucket{series_id=\"1\",generation=\"0\",le=\"+Inf\"} 4\n"
+        ));
     }
 
     #[test]
