@@ -2,8 +2,9 @@
 //!
 //! Written by hand rather than through prometheus-client's registry, for two reasons measured in
 //! `docs/benchmarks.md`: a registry would keep every series (a million label sets, locks and
-//! atomics) where the generator keeps none, and its text encoder spends about 320 ns a line in
-//! `fmt::Write`; here a line is a few copies of bytes made once per family, and numbers written
+//! atomics: about 380 bytes a series) where the generator keeps none, and its text encoder spends
+//! 110 to 270 ns a line (10,000 to a million series) against about 70 here, and its protobuf
+//! encoder 380. Here a line is a few copies of bytes made once per family, and numbers written
 //! by `itoa` and `ryu`. The protobuf messages are prost's, from prometheus-client's own
 //! definitions, reused from one series to the next so that encoding allocates nothing.
 
@@ -424,7 +425,12 @@ mod tests {
             if kind == SyntheticType::NativeHistogram {
                 let h = last.histogram.as_ref().unwrap();
                 assert_eq!((h.schema, h.sample_count), (3, 4));
-                assert_eq!(h.positive_delta.iter().sum::<i64>() >= 0, true);
+                // The deltas add up to each bucket's count; the buckets hold every observation.
+                let counts = h.positive_delta.iter().scan(0, |count, delta| {
+                    *count += delta;
+                    Some(*count)
+                });
+                assert_eq!(counts.sum::<i64>() as u64 + h.zero_count, h.sample_count);
                 assert!(h.bucket.is_empty());
             }
         }
