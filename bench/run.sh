@@ -3,12 +3,15 @@
 # throughput, latency, server CPU and memory under wrk for each configuration, each one's ratio to
 # the baselines measured in the same round; start-up time; /metrics render times; binary size.
 #
-# Usage: bench/run.sh [--seconds N] [--rounds N] [--micro] [--cold-build] [--test-build] > report.md
+# Usage: bench/run.sh [--seconds N] [--rounds N] [--micro] [--cold-build] [--test-build]
+#                     [--no-scrape] > report.md
 #   --seconds N    length of each wrk run (default 5)
 #   --rounds N     alternating rounds over all configurations (default 3); medians are reported
 #   --micro        also run the criterion micro-benchmarks (benches/hot_path.rs), report medians
 #   --cold-build   also time a clean `cargo build --release` in a fresh target folder (slow)
 #   --test-build   also time a clean `cargo test --no-run` and report its disk use (slow)
+#   --no-scrape    leave out the scrape benchmark of 10k, 100k and 1M synthetic series
+#                  (bench/scrape_synthetic.sh, which also runs alone)
 #
 # Needs wrk (Debian: apt-get install wrk) and curl. Every server listens on 127.0.0.1 only (ports
 # 5199 and 5198, or BENCH_PORT and BENCH_SINK_PORT) and every load run is bounded in time.
@@ -23,6 +26,7 @@ rounds=3
 micro=0
 cold_build=0
 test_build=0
+scrape=1
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2 && shift 2 ;;
@@ -30,8 +34,9 @@ while (($#)); do
     --micro) micro=1 && shift ;;
     --cold-build) cold_build=1 && shift ;;
     --test-build) test_build=1 && shift ;;
+    --no-scrape) scrape=0 && shift ;;
     *)
-      sed -n '2,15p' "$0" >&2
+      sed -n '2,18p' "$0" >&2
       exit 2
       ;;
   esac
@@ -295,4 +300,8 @@ EOF
       else printf "| %s | %.1f ns |\n", name, ns
     }'
   done
+fi
+if ((scrape)); then
+  echo
+  bench/scrape_synthetic.sh --no-build
 fi

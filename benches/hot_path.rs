@@ -5,7 +5,10 @@
 //!   its native histograms off, classic buckets only);
 //! - encoding the Prometheus exposition (0.0.4 text, OpenMetrics, protobuf with native buckets)
 //!   with the default series, and with 10,000 series of the labelled histogram (more than the
-//!   app's bounded labels reach through HTTP).
+//!   app's bounded labels reach through HTTP);
+//! - encoding 10,000 synthetic gauge series in each format, and the same series held in a
+//!   prometheus-client registry and encoded by its encoders: the baseline that the synthetic
+//!   encoder replaces.
 //!
 //! `cargo bench --bench hot_path` (add a filter such as `record/` to run some of them). Criterion
 //! prints the mean; the median of each is in `target/criterion/GROUP/NAME/new/estimates.json`.
@@ -130,5 +133,79 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, record, encode);
+/// Series of the synthetic benchmarks, in one family.
+const SYNTHETIC_SERIES: u64 = 10_000;
+
+fn synthetic(c: &mut Criterion) {
+    use prom_metrics_app::synthetic::{Settings, Synthetic};
+    use prometheus_client::{
+        encoding::{prometheus_protobuf, prometheus_text, text},
+        metrics::{family::Family, gauge::Gauge},
+        registry::Registry,
+    };
+    use prost::Message as _;
+
+    let mut group = c.benchmark_group("synthetic");
+    let backend = PrometheusBackend::new();
+    let synthetic = Arc::new(Synthetic::new(Settings {
+        metrics: 1,
+        series_per_metric: SYNTHETIC_SERIES,
+        ..Settings::default()
+    }));
+    backend.attach_synthetic(synthetic.clone());
+    // The baseline: the same series and values in a registry.
+    let frame = synthetic.run().frame();
+    let family =
+        Family::<Vec<(String, String)>, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for id in 0..SYNTHETIC_SERIES {
+        let series = frame.series(0, id);
+        family
+            .get_or_create(&vec![
+                ("series_id".to_string(), id.to_string()),
+                ("generation".to_string(), series.generation.to_string()),
+            ])
+            .set(frame.gauge(&series));
+    }
+    let mut registry = Registry::default();
+    registry.register("synthetic_gauge_0", "Synthetic series", family);
+    for (format_name, format) in [
+        ("text", Format::Text),
+        ("openmetrics", Format::OpenMetrics),
+        ("protobuf", Format::Protobuf),
+    ] {
+        group.bench_function(format!("gauges_10000_{format_name}"), |b| {
+            b.iter(|| {
+                let chunks = backend.synthetic_exposition(black_box(format)).unwrap();
+                chunks.map(|chunk| chunk.len()).sum::<usize>()
+            })
+        });
+        group.bench_function(
+            format!("prometheus_client_gauges_10000_{format_name}"),
+            |b| {
+                b.iter(|| match format {
+                    Format::Text => {
+                        let mut out = String::new();
+                        prometheus_text::encode(&mut out, black_box(&registry)).unwrap();
+                        out.len()
+                    }
+                    Format::OpenMetrics => {
+                        let mut out = String::new();
+                        text::encode(&mut out, black_box(&registry)).unwrap();
+                        out.len()
+                    }
+                    Format::Protobuf => {
+                        let mut out = Vec::new();
+                        for family in prometheus_protobuf::encode(black_box(&registry)).unwrap() {
+                            family.encode_length_delimited(&mut out).unwrap();
+                        }
+                        out.len()
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, record, encode, synthetic);
 criterion_main!(benches);

@@ -8,7 +8,8 @@
 //!    semantic conventions), [`accept`] (media ranges of an `Accept` header), [`errors`] (error
 //!    chains as text), [`clock`] (wall time from one monotonic reading), [`dates`] (RFC 3339
 //!    timestamps), [`tls`] (root certificates for outgoing TLS).
-//! 2. [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime.
+//! 2. [`chaos`]: fault injection settings (error rate and status, latency), changeable at runtime;
+//!    [`synthetic`]: the synthetic series (families, churn) and their ground truth.
 //! 3. [`telemetry`]: tracer and meter providers, exporters, propagation and logging; flushed at
 //!    shutdown.
 //! 4. [`metrics`]: the [`metrics::MetricsBackend`] trait and its Prometheus and OpenTelemetry
@@ -36,6 +37,7 @@ pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod server;
+pub mod synthetic;
 pub mod telemetry;
 pub mod tls;
 

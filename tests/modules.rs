@@ -20,7 +20,7 @@ const FLOORS: [&[&str]; 6] = [
         "errors",
         "tls",
     ],
-    &["chaos", "telemetry"],
+    &["chaos", "synthetic", "telemetry"],
     &["metrics"],
     &["http"],
     &["server", "healthcheck", "load"],

@@ -11,6 +11,7 @@
 //! - [`otlp`]: the OTLP exporter's settings, general and per signal.
 //! - [`sdk`]: the OpenTelemetry SDK's: exporters per signal, batching, limits, aggregation.
 //! - [`limits`], [`auth`]: the request limits and the `/metrics` credentials.
+//! - [`synthetic`]: the synthetic series (`SYNTHETIC_*`).
 //! - [`env`]: how the environment is read (empty values, secrets, `OTEL_*` clean-up).
 //! - [`error`]: errors as one line, and exit code 2.
 
@@ -21,6 +22,7 @@ pub mod limits;
 pub mod otlp;
 pub mod parse;
 pub mod sdk;
+pub mod synthetic;
 pub mod values;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
@@ -34,6 +36,7 @@ pub use limits::Limits;
 pub use otlp::{OtlpSettings, OtlpTarget, PemFile, Signal};
 pub use parse::MAX_DOWNSTREAM_TIMEOUT;
 pub use sdk::SdkSettings;
+pub use synthetic::{SyntheticSettings, SyntheticType};
 pub use values::{
     Backend, Compression, ConsoleFormat, Downstreams, Exporter, HistogramAggregation, KeyValues,
     NativeHistograms, OtlpProtocol, PathList, Propagator, Propagators, Sampler,
@@ -198,6 +201,10 @@ pub struct Config {
     /// Limits on requests and connections (MAX_*, HEADER_READ_TIMEOUT).
     #[command(flatten)]
     pub limits: Limits,
+
+    /// The synthetic series (SYNTHETIC_*).
+    #[command(flatten)]
+    pub synthetic: SyntheticSettings,
 }
 
 impl Config {
@@ -226,6 +233,7 @@ impl Config {
             ));
         }
         self.otlp.validate()?;
+        self.synthetic.validate()?;
         self.auth.validate()
     }
 

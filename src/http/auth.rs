@@ -75,6 +75,8 @@ impl Auth {
                     || path.starts_with("/view_metrics")
                     || path == "/chaos"
                     || path.starts_with("/api/chaos")
+                    || path == "/synthetic"
+                    || path.starts_with("/api/synthetic")
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod request;
 mod scrape;
 mod state;
 mod status;
+pub mod synthetic;
 mod unanswered;
 pub mod view_metrics;
 
@@ -36,8 +37,8 @@ use axum::{
 };
 use tower::ServiceBuilder;
 use tower_http::{
-    limit::RequestBodyLimitLayer, map_request_body::MapRequestBodyLayer,
-    map_response_body::MapResponseBodyLayer,
+    CompressionLevel, compression::CompressionLayer, limit::RequestBodyLimitLayer,
+    map_request_body::MapRequestBodyLayer, map_response_body::MapResponseBodyLayer,
 };
 
 pub use error::AppError;
@@ -114,6 +115,16 @@ fn uncounted_routes() -> Vec<Route> {
                 .put(chaos::put_chaos)
                 .delete(chaos::delete_chaos),
         ),
+        (
+            "/synthetic",
+            get(synthetic::get_synthetic_page).post(synthetic::post_synthetic_page),
+        ),
+        (
+            "/api/synthetic",
+            get(synthetic::get_synthetic)
+                .put(synthetic::put_synthetic)
+                .delete(synthetic::delete_synthetic),
+        ),
     ]
 }
 
@@ -160,7 +171,18 @@ pub fn router(state: AppState, counted: Vec<Route>) -> App {
     for (path, handlers) in uncounted_routes() {
         // Only the chaos controls read a body: axum's extractors stop at the limit.
         let handlers = match path {
-            "/chaos" | "/api/chaos" => handlers.layer(DefaultBodyLimit::max(state.max_body_bytes)),
+            "/chaos" | "/api/chaos" | "/synthetic" | "/api/synthetic" => {
+                handlers.layer(DefaultBodyLimit::max(state.max_body_bytes))
+            }
+            // gzip when the scraper accepts it, as Prometheus always does: a scrape of many
+            // series is a tenth of its size, compressed chunk by chunk as it streams. The fastest
+            // level: the default one compresses a million series in seconds, for a few percent
+            // fewer bytes (docs/benchmarks.md).
+            "/metrics" => handlers.layer(
+                CompressionLayer::new()
+                    .gzip(true)
+                    .quality(CompressionLevel::Fastest),
+            ),
             _ => handlers,
         };
         let handlers = match &state.auth {

@@ -23,6 +23,7 @@ use crate::{
     chaos::{Chaos, ChaosSettings},
     config::{Config, Exporter},
     metrics::MetricsBackend,
+    synthetic::{self, Synthetic},
     telemetry::AccessLog,
 };
 
@@ -53,6 +54,8 @@ pub struct Shared {
     pub chain: Chain,
     /// The fault injection settings in force.
     pub chaos: Arc<Chaos>,
+    /// The synthetic series and their settings in force.
+    pub synthetic: Arc<Synthetic>,
     /// The credentials of the protected routes; `None`: nothing is protected.
     pub auth: Option<Arc<Auth>>,
     /// The largest request body accepted (`MAX_BODY_BYTES`).
@@ -100,6 +103,8 @@ impl AppState {
                 Box::new(move |settings| backend.set_chaos(settings))
             },
         ));
+        let synthetic = Arc::new(Synthetic::new(synthetic::Settings::from_config(config)));
+        backend.attach_synthetic(synthetic.clone());
         let about = About::of(config);
         let unanswered = Arc::new(Unanswered::default());
         Self(Arc::new(Shared {
@@ -125,6 +130,7 @@ impl AppState {
             exporter,
             chain: Chain::new(config),
             chaos,
+            synthetic,
             auth: Auth::from_settings(&config.auth),
             max_body_bytes: config.limits.max_body_bytes,
         }))

@@ -28,6 +28,14 @@ impl Format {
         }
     }
 
+    /// What ends an exposition in this format, after every family: OpenMetrics' `# EOF` line.
+    pub fn trailer(self) -> &'static [u8] {
+        match self {
+            Format::OpenMetrics => b"# EOF\n",
+            Format::Text | Format::Protobuf => b"",
+        }
+    }
+
     /// Chooses the format from an `Accept` header, by quality: the protobuf format when it is
     /// named with its `proto=io.prometheus.client.MetricFamily` and `encoding=delimited` and
     /// accepted at least as strongly as either text format; else OpenMetrics when it is accepted

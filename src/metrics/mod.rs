@@ -24,6 +24,7 @@ use crate::{
     chaos::ChaosSettings,
     config::{Backend, Config},
     conventions::ErrorType,
+    synthetic::Synthetic,
     telemetry::Telemetry,
 };
 
@@ -115,6 +116,10 @@ pub struct ClientRecord {
     pub trace: Option<TraceRef>,
 }
 
+/// Successive pieces of an exposition, made one after the other when asked for, so that a scrape
+/// of a million series is never whole in memory.
+pub type Chunks = Box<dyn Iterator<Item = Vec<u8>> + Send>;
+
 /// A metrics backend: records counted requests, and reports its own current values.
 pub trait MetricsBackend: Send + Sync + 'static {
     /// Records one finished request. Must not block or await.
@@ -140,6 +145,19 @@ pub trait MetricsBackend: Send + Sync + 'static {
 
     /// A short name for logs and pages.
     fn name(&self) -> &'static str;
+
+    /// Exports the series of `synthetic` from now on; called once, when the app's state is made.
+    fn attach_synthetic(&self, synthetic: Arc<Synthetic>) {
+        let _ = synthetic;
+    }
+
+    /// The synthetic families in `format`, to follow [`MetricsBackend::encode`]'s exposition
+    /// (before the OpenMetrics `# EOF`), or `None` when there are none or this backend is not
+    /// scraped.
+    fn synthetic_exposition(&self, format: Format) -> Option<Chunks> {
+        let _ = format;
+        None
+    }
 }
 
 /// Records the requests of one counted route (see [`MetricsBackend::route`]). Called on the hot
@@ -180,10 +198,26 @@ pub fn build(
             Arc::new(
                 otel::OtelBackend::new(&meter, tap, telemetry.losses())
                     .with_refused(&meter, refused.clone())
-                    .with_max_buckets(config.sdk.exponential_histogram_max_size as usize),
+                    .with_max_buckets(config.sdk.exponential_histogram_max_size as usize)
+                    .with_synthetic_providers(synthetic_providers(config, telemetry)),
             )
         }
     }
+}
+
+/// Makes the meter providers of the synthetic series: the app's resource and metric exporter
+/// (none when metrics are exported nowhere), with a view of their own.
+fn synthetic_providers(config: &Config, telemetry: &Telemetry) -> otel::synthetic::ProviderBuilder {
+    let (config, resource, losses) = (config.clone(), telemetry.resource(), telemetry.losses());
+    Arc::new(move |view| {
+        if config.metrics_exporter() == crate::config::Exporter::None {
+            return None;
+        }
+        let tap = crate::telemetry::MetricsTap::new();
+        crate::telemetry::meter_provider(&config, resource.clone(), &losses, &tap, view)
+            .map_err(|err| tracing::warn!(error = %err, "cannot export the synthetic series"))
+            .ok()
+    })
 }
 
 /// Checks every backend must pass, run by each backend's tests.

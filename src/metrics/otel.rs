@@ -3,6 +3,7 @@
 //! aggregation as that reader last collected and exported it, not a copy kept beside it (added
 //! up, when the collections are deltas: see [`totals`]).
 
+pub mod synthetic;
 mod totals;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,6 +23,7 @@ use super::{
 use crate::{
     chaos::ChaosSettings,
     conventions::URL_SCHEME,
+    synthetic::Synthetic,
     telemetry::{LossTotals, Losses, MetricsTap},
 };
 
@@ -79,6 +81,10 @@ pub struct OtelBackend {
     refused: Option<ObservableCounter<u64>>,
     /// Kept so the loss counters live as long as the backend.
     _loss_counters: Vec<ObservableCounter<u64>>,
+    /// Makes the meter providers of the synthetic series, when they are exported.
+    synthetic_providers: Option<synthetic::ProviderBuilder>,
+    /// The export of the synthetic series, once attached.
+    synthetic_export: Mutex<Option<synthetic::SyntheticExport>>,
 }
 
 /// The observable gauges of the chaos settings: name, unit, description, and how to read it.
@@ -240,6 +246,8 @@ impl OtelBackend {
             refused: None,
             chaos: Arc::new(Mutex::new(ChaosSettings::default())),
             _loss_counters: loss_counters(meter, &losses),
+            synthetic_providers: None,
+            synthetic_export: Mutex::new(None),
         };
         backend.chaos_gauges = CHAOS_GAUGES
             .iter()
@@ -288,6 +296,13 @@ impl OtelBackend {
     /// the bound of each collection's).
     pub fn with_max_buckets(self, max: usize) -> Self {
         *self.totals.lock().unwrap_or_else(PoisonError::into_inner) = Totals::new(max);
+        self
+    }
+
+    /// Also exports the synthetic series, once attached, through meter providers made by
+    /// `providers` (see [`synthetic`]).
+    pub fn with_synthetic_providers(mut self, providers: synthetic::ProviderBuilder) -> Self {
+        self.synthetic_providers = Some(providers);
         self
     }
 
@@ -382,6 +397,16 @@ impl MetricsBackend for OtelBackend {
 
     fn name(&self) -> &'static str {
         "otel"
+    }
+
+    fn attach_synthetic(&self, series: Arc<Synthetic>) {
+        if let Some(providers) = &self.synthetic_providers {
+            *self
+                .synthetic_export
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) =
+                Some(synthetic::start(series, providers.clone()));
+        }
     }
 }
 

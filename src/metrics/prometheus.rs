@@ -25,15 +25,18 @@ use prometheus_client::{
 };
 use prost::Message;
 
-use crate::{chaos::ChaosSettings, config::NativeHistograms, telemetry::Losses};
+use crate::{
+    chaos::ChaosSettings, config::NativeHistograms, synthetic::Synthetic, telemetry::Losses,
+};
 
 mod dual;
 mod labels;
 mod native;
 mod parse;
+pub mod synthetic;
 
 use super::{
-    BUCKETS, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
+    BUCKETS, Chunks, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
     RouteMetrics, Snapshot, process,
 };
 use crate::conventions::METHODS;
@@ -73,6 +76,8 @@ pub struct PrometheusBackend {
     chaos: [Gauge<f64, AtomicU64>; 5],
     /// When the counters were made: their created timestamp in the protobuf format.
     created: SystemTime,
+    /// The synthetic series, served after the app's own.
+    synthetic: OnceLock<Arc<Synthetic>>,
 }
 
 /// Names and help of the chaos settings' gauges.
@@ -196,6 +201,7 @@ impl PrometheusBackend {
             client_duration,
             chaos,
             created: SystemTime::now(),
+            synthetic: OnceLock::new(),
         }
     }
 }
@@ -484,6 +490,17 @@ impl MetricsBackend for PrometheusBackend {
 
     fn name(&self) -> &'static str {
         "prometheus"
+    }
+
+    fn attach_synthetic(&self, synthetic: Arc<Synthetic>) {
+        let _ = self.synthetic.set(synthetic);
+    }
+
+    fn synthetic_exposition(&self, format: Format) -> Option<Chunks> {
+        // One frame for the whole scrape: a churn while it is encoded cannot mix generations.
+        let frame = self.synthetic.get()?.run().frame();
+        (frame.settings.metrics > 0)
+            .then(|| Box::new(synthetic::Chunks::new(frame, format)) as Chunks)
     }
 }
 

@@ -53,6 +53,7 @@ pub struct Telemetry {
     logger_provider: Option<SdkLoggerProvider>,
     metrics_tap: Option<MetricsTap>,
     losses: Arc<Losses>,
+    resource: Resource,
     access_log: AccessLog,
     _log_guards: Vec<log_writer::FlushGuard>,
 }
@@ -86,7 +87,7 @@ impl Telemetry {
 
         let (meter_provider, metrics_tap) = if config.metrics_backend == Backend::Otel {
             let tap = MetricsTap::new();
-            let provider = meter_provider(config, resource, &losses, &tap, view)?;
+            let provider = meter_provider(config, resource.clone(), &losses, &tap, view)?;
             (Some(provider), Some(tap))
         } else {
             (None, None)
@@ -104,6 +105,7 @@ impl Telemetry {
             logger_provider,
             metrics_tap,
             losses,
+            resource,
             access_log,
             _log_guards: log_guards,
         })
@@ -117,6 +119,11 @@ impl Telemetry {
     /// The writer of access lines.
     pub fn access_log(&self) -> AccessLog {
         self.access_log.clone()
+    }
+
+    /// The resource of every signal: the same `service.instance.id` for any provider built later.
+    pub fn resource(&self) -> Resource {
+        self.resource.clone()
     }
 
     /// Running totals of telemetry lost to a slow or dead collector.

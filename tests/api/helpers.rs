@@ -234,11 +234,19 @@ impl Binary {
         assert_eq!(result, 0, "kill failed");
     }
 
-    /// Waits for the exit code, at most `limit`.
+    /// Waits for the exit code, at most `limit`, then for the threads that read the process's
+    /// output to reach its end, so that [`Binary::stdout`] and [`Binary::stderr`] hold all of it
+    /// (on a busy machine they may lag behind the exit).
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Each reader holds a clone of its buffer until the pipe closes.
+                while (Arc::strong_count(&self.stdout) > 1 || Arc::strong_count(&self.stderr) > 1)
+                    && start.elapsed() < limit
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));

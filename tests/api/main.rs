@@ -25,4 +25,5 @@ mod routes;
 mod scrape;
 mod series;
 mod shutdown;
+mod synthetic;
 mod view_metrics;

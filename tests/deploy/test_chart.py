@@ -797,6 +797,13 @@ def test_every_setting_renders_to_its_variable(chart):
         "CHAOS_JITTER": "50ms",
         "CHAOS_LATENCY_RATE": "0.5",
         "CHAOS_SEED": "42",
+        "SYNTHETIC_METRICS": "100",
+        "SYNTHETIC_SERIES": "1000",
+        "SYNTHETIC_LABELS": "3",
+        "SYNTHETIC_TYPE": "histogram",
+        "SYNTHETIC_VALUE_INTERVAL": "30s",
+        "SYNTHETIC_CHURN": "10m",
+        "SYNTHETIC_CHURN_RATIO": "0.25",
         "METRICS_BACKEND": "prometheus",
         "NATIVE_HISTOGRAM_BUCKET_FACTOR": "1.05",
         "LOG_TO_STDOUT": "true",
@@ -938,6 +945,26 @@ def test_the_app_starts_with_the_rendered_chaos_variables(chart, chaos, settings
 
     assert status == 200, body
     assert json.loads(body) == settings
+
+
+def test_the_app_starts_with_the_rendered_synthetic_variables(chart):
+    # As with chaos: the real binary reads what the chart renders, and the downstream gets none.
+    synthetic = {"metrics": 3, "series": "50", "labels": 2, "type": "counter", "valueInterval": 5,
+                 "churn": "1m", "churnRatio": "0.5"}
+    objects = render(chart, {"config": {"synthetic": synthetic}, "downstream": {"enabled": True}})
+    env = {name: value for name, value in env_values(objects).items() if name.startswith("SYNTHETIC_")}
+    assert not [name for name in env_values(objects, downstream=True) if name.startswith("SYNTHETIC_")]
+    app = RunningApp(env)
+    try:
+        status, body = app.get("/api/synthetic")
+    finally:
+        app.stop()
+
+    assert status == 200, body
+    document = json.loads(body)
+    del document["truth"]
+    assert document == {"metrics": 3, "series_per_metric": 50, "labels": 2, "type": "counter",
+                        "value_interval": "5s", "churn": "1m", "churn_ratio": 0.5}
 
 
 @pytest.mark.parametrize(

@@ -103,15 +103,16 @@ helm.sh/chart: {{ include "prom-metrics-app.chart" . }}
 The downstream's settings: `downstream.config` over `config`, value by value (an empty value
 inherits). Its faults and its own downstreams are never inherited: the point of the downstream is
 to fail, or not, on its own, and the app's downstream list (by default the downstream itself)
-would make it call itself. Its service name defaults to the app's plus "-downstream", so that
+would make it call itself. Nor are the synthetic series: a load test sized for the app would
+otherwise double. Its service name defaults to the app's plus "-downstream", so that
 traces and /chain's report tell the two apart.
 */}}
 {{- define "prom-metrics-app.downstreamConfig" -}}
 {{- $own := .Values.downstream.config | default dict }}
-{{- $config := omit (deepCopy .Values.config) "downstreamUrl" "chaos" "otel" }}
+{{- $config := omit (deepCopy .Values.config) "downstreamUrl" "chaos" "otel" "synthetic" }}
 {{- $otel := omit (deepCopy (.Values.config.otel | default dict)) "serviceName" }}
 {{- range $key, $value := $own }}
-{{- if and (ne $key "otel") (ne $key "chaos") (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+{{- if and (ne $key "otel") (ne $key "chaos") (ne $key "synthetic") (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
 {{- $_ := set $config $key $value }}
 {{- end }}
 {{- end }}
@@ -125,6 +126,7 @@ traces and /chain's report tell the two apart.
 {{- end }}
 {{- $_ := set $config "otel" $otel }}
 {{- $_ := set $config "chaos" ($own.chaos | default dict) }}
+{{- $_ := set $config "synthetic" ($own.synthetic | default dict) }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -158,6 +160,7 @@ root. An empty value leaves the variable out, so the app's own default applies.
 {{- $c := .config }}
 {{- $o := $c.otel | default dict }}
 {{- $k := $c.chaos | default dict }}
+{{- $y := $c.synthetic | default dict }}
 {{- include "prom-metrics-app.checkChaos" (dict "chaos" $k "where" (printf "%s.chaos" .where)) }}
 {{- $pairs := list
   (list "METRICS_BACKEND" $c.metricsBackend)
@@ -210,6 +213,13 @@ root. An empty value leaves the variable out, so the app's own default applies.
   (list "HEADER_READ_TIMEOUT" $c.headerReadTimeout)
   (list "MAX_CONNECTIONS" $c.maxConnections)
   (list "RESERVED_CONNECTIONS" $c.reservedConnections)
+  (list "SYNTHETIC_METRICS" $y.metrics)
+  (list "SYNTHETIC_SERIES" $y.series)
+  (list "SYNTHETIC_LABELS" $y.labels)
+  (list "SYNTHETIC_TYPE" $y.type)
+  (list "SYNTHETIC_VALUE_INTERVAL" $y.valueInterval)
+  (list "SYNTHETIC_CHURN" $y.churn)
+  (list "SYNTHETIC_CHURN_RATIO" $y.churnRatio)
   (list "CHAOS_ERROR_RATE" $k.errorRate)
   (list "CHAOS_ERROR_STATUS" $k.errorStatus)
   (list "CHAOS_LATENCY" $k.latency)

@@ -123,6 +123,15 @@ impl Buckets {
         }
     }
 
+    /// The same buckets with each count multiplied by `factor`: what `factor` rounds of the same
+    /// observations leave.
+    pub fn times(mut self, factor: u64) -> Self {
+        for (_, count) in &mut self.0 {
+            *count *= factor;
+        }
+        self
+    }
+
     /// The populated buckets, by index.
     pub fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
         self.0.iter().copied()
