@@ -11,12 +11,14 @@
 //! - [`otlp`]: the OTLP exporter's settings, general and per signal.
 //! - [`sdk`]: the OpenTelemetry SDK's: exporters per signal, batching, limits, aggregation.
 //! - [`limits`], [`auth`]: the request limits and the `/metrics` credentials.
+//! - [`faults`]: the faults of a pod (readiness, liveness, a crash, CPU and memory stress).
 //! - [`env`]: how the environment is read (empty values, secrets, `OTEL_*` clean-up).
 //! - [`error`]: errors as one line, and exit code 2.
 
 pub mod auth;
 pub mod env;
 pub mod error;
+pub mod faults;
 pub mod limits;
 pub mod otlp;
 pub mod parse;
@@ -30,6 +32,7 @@ use url::Url;
 
 pub use auth::{AuthSettings, Scope};
 pub use error::EXIT_CONFIG;
+pub use faults::Faults;
 pub use limits::Limits;
 pub use otlp::{OtlpSettings, OtlpTarget, PemFile, Signal};
 pub use parse::MAX_DOWNSTREAM_TIMEOUT;
@@ -182,6 +185,10 @@ pub struct Config {
     /// Seed of the random chaos decisions, for repeatable runs; unset: random.
     #[arg(long, env = "CHAOS_SEED", value_name = "CHAOS_SEED", value_parser = parse_seed)]
     pub chaos_seed: Option<u64>,
+
+    /// The faults of a pod (CHAOS_READY, CHAOS_HEALTHY, CHAOS_ALLOW_PANIC, CHAOS_*_STRESS).
+    #[command(flatten)]
+    pub faults: Faults,
 
     /// The OTLP exporter (OTEL_EXPORTER_OTLP_*).
     #[command(flatten)]

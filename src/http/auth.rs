@@ -75,6 +75,7 @@ impl Auth {
                     || path.starts_with("/view_metrics")
                     || path == "/chaos"
                     || path.starts_with("/api/chaos")
+                    || path == "/panic"
             }
         }
     }

@@ -19,6 +19,7 @@ mod error;
 pub mod headers;
 mod nav;
 mod pages;
+pub mod panic;
 mod probes;
 pub mod request;
 mod scrape;
@@ -114,6 +115,7 @@ fn uncounted_routes() -> Vec<Route> {
                 .put(chaos::put_chaos)
                 .delete(chaos::delete_chaos),
         ),
+        ("/panic", axum::routing::post(panic::post_panic)),
     ]
 }
 
