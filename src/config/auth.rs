@@ -21,7 +21,7 @@ pub const SECRET_VARIABLES: [&str; 4] = [
 pub enum Scope {
     /// `/metrics` only.
     Metrics,
-    /// `/metrics`, `/view_metrics`, `/chaos` and `/api/chaos`.
+    /// `/metrics`, `/view_metrics`, `/chaos`, `/api/chaos` and `/panic`.
     All,
 }
 
@@ -48,7 +48,7 @@ pub struct AuthSettings {
     #[arg(long, env = "METRICS_AUTH_PASSWORD_FILE", value_name = "METRICS_AUTH_PASSWORD_FILE", value_parser = read_secret_file)]
     pub metrics_auth_password_file: Option<SecretString>,
 
-    /// Routes that need the credentials: `metrics` (/metrics only) or `all` (also /view_metrics, /chaos and /api/chaos).
+    /// Routes that need the credentials: `metrics` (/metrics only) or `all` (also /view_metrics, /chaos, /api/chaos and /panic).
     #[arg(
         long,
         env = "METRICS_AUTH_SCOPE",
