@@ -34,6 +34,7 @@ use opentelemetry_sdk::{
 use crate::config::{Backend, Config, HistogramAggregation, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
+pub use log_writer::FLUSH_EVERY as LOG_FLUSH_EVERY;
 pub use logging::AccessLog;
 pub use loss::{LossTotals, Losses};
 pub use rotation::LOG_FILE;
