@@ -2,7 +2,11 @@
 //! `POST /panic`, CPU and memory stress; each seen over HTTP, in the process's own figures and in
 //! the gauges of both backends.
 
-use std::time::Duration;
+use std::{
+    io::Read as _,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 use prom_metrics_app::{config::Config, http};
 use serde_json::Value;
@@ -474,13 +478,35 @@ fn bad_fault_variables_stop_the_app_with_exit_code_2_naming_the_variable_and_val
         ("CHAOS_MEMORY_STRESS", "2Ti"),
         ("CHAOS_MEMORY_STRESS", "lots"),
     ] {
-        let output = binary_command()
+        let mut command = binary_command();
+        command
             .env(variable, bad)
             .env("LISTEN_ADDR", "127.0.0.1:0")
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut binary = command.spawn().unwrap();
+        // An app that took the value would serve until stopped: stop it after 10 s.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = binary.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = binary.kill();
+                let _ = binary.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        binary
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{variable}={bad}: {stderr}");
+        let code = status.and_then(|status| status.code());
+        assert_eq!(code, Some(2), "{variable}={bad}: {stderr}");
         assert!(stderr.contains(variable), "{variable}={bad}: {stderr}");
         assert!(stderr.contains(bad), "{variable}={bad}: {stderr}");
     }
