@@ -346,8 +346,6 @@ async fn an_allowed_panic_ends_the_process_with_101_after_saying_why() {
 async fn wait_exit(mut binary: Binary) -> (Option<i32>, String, String) {
     tokio::task::spawn_blocking(move || {
         let code = binary.wait_exit(Duration::from_secs(10));
-        // The readers of its pipes may still be taking the last lines.
-        std::thread::sleep(Duration::from_millis(100));
         (code, binary.stdout(), binary.stderr())
     })
     .await
