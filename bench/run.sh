@@ -3,17 +3,20 @@
 # throughput, latency, server CPU and memory under wrk for each configuration, each one's ratio to
 # the baselines measured in the same round; start-up time; /metrics render times; binary size.
 #
-# Usage: bench/run.sh [--seconds N] [--rounds N] [--micro] [--cold-build] [--test-build]
-#                     [--no-scrape] > report.md
-#   --seconds N    length of each wrk run (default 5)
+# Usage: bench/run.sh [--seconds N] [--rounds N] [--micro] [--load | --load-only] [--cold-build]
+#                     [--test-build] [--no-scrape] > report.md
+#   --seconds N    length of each wrk run, and of each load generator's run (default 5)
 #   --rounds N     alternating rounds over all configurations (default 3); medians are reported
 #   --micro        also run the criterion micro-benchmarks (benches/hot_path.rs), report medians
+#   --load         also measure the load generator's own CPU per request at 1,000/s and 10,000/s,
+#                  side by side with hey (Debian: apt-get install hey), and the rate each achieved
+#   --load-only    only that comparison (builds the binary only)
 #   --cold-build   also time a clean `cargo build --release` in a fresh target folder (slow)
 #   --test-build   also time a clean `cargo test --no-run` and report its disk use (slow)
 #   --no-scrape    leave out the scrape benchmark of 10k, 100k and 1M synthetic series
 #                  (bench/scrape_synthetic.sh, which also runs alone)
 #
-# Needs wrk (Debian: apt-get install wrk) and curl. Every server listens on 127.0.0.1 only (ports
+# Needs wrk (Debian: apt-get install wrk) and curl, and hey for --load. Every server listens on 127.0.0.1 only (ports
 # 5199 and 5198, or BENCH_PORT and BENCH_SINK_PORT) and every load run is bounded in time.
 # Progress goes to stderr, the report to stdout.
 set -euo pipefail
@@ -24,6 +27,7 @@ source bench/common.sh
 seconds=5
 rounds=3
 micro=0
+load=0
 cold_build=0
 test_build=0
 scrape=1
@@ -32,16 +36,18 @@ while (($#)); do
     --seconds) seconds=$2 && shift 2 ;;
     --rounds) rounds=$2 && shift 2 ;;
     --micro) micro=1 && shift ;;
+    --load) load=1 && shift ;;
+    --load-only) load=2 && shift ;;
     --cold-build) cold_build=1 && shift ;;
     --test-build) test_build=1 && shift ;;
     --no-scrape) scrape=0 && shift ;;
     *)
-      sed -n '2,18p' "$0" >&2
+      sed -n '2,20p' "$0" >&2
       exit 2
       ;;
   esac
 done
-prepare wrk curl cargo
+if ((load)); then prepare wrk curl cargo hey; else prepare wrk curl cargo; fi
 
 log() { echo "$*" >&2; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -129,6 +135,97 @@ measure() {
   log "  $(tail -n 1 "$work/results")"
 }
 
+# The load generators side by side: `prom-metrics-app load` and hey, each sending GET / to the app
+# (`OTEL_EXPORTER=none`) at a fixed rate for $seconds, alternating in each round. Measured: the
+# generator's own user + system time (bash's `time` of its process) over the requests it
+# completed, and the rate it achieved. hey keeps a rate per worker (-q), so it gets workers of
+# rate/workers each: 10 of 100/s, or 50 of 200/s. Appends to $work/load:
+# tool rate round achieved completed cpu_us_per_request
+load_run() {
+  local tool=$1 rate=$2 round=$3 workers TIMEFORMAT='%3U %3S'
+  case "$tool" in
+    load)
+      { time "$bin" load --target "http://$addr" --rate "$rate" --duration "${seconds}s" --json \
+        >"$work/load.out" 2>"$work/load.err"; } 2>"$work/time.out"
+      ;;
+    hey)
+      workers=$((rate >= 10000 ? 50 : 10))
+      { time hey -z "${seconds}s" -c "$workers" -q $((rate / workers)) "http://$addr/" \
+        >"$work/load.out" 2>"$work/load.err"; } 2>"$work/time.out"
+      ;;
+  esac
+  # load prints one JSON line; hey a summary with `Requests/sec:` and `[200] N responses`.
+  awk -v tool="$tool" -v rate="$rate" -v round="$round" -v cpu="$(cat "$work/time.out")" '
+    /^\{/ {
+      match($0, /"achieved":[0-9.]+/); achieved = substr($0, RSTART + 11, RLENGTH - 11)
+      match($0, /"completed":[0-9]+/); completed = substr($0, RSTART + 12, RLENGTH - 12)
+    }
+    /Requests\/sec:/ {achieved = $2}
+    /\[[0-9]+\][[:space:]]+[0-9]+ responses/ {completed += $2}
+    END {
+      split(cpu, t, " ")
+      printf "%s %d %d %.1f %d %.1f\n", tool, rate, round, achieved, completed,
+        (t[1] + t[2]) * 1000000 / completed
+    }' "$work/load.out" >>"$work/load"
+  log "  $(tail -n 1 "$work/load")"
+}
+
+compare_load() {
+  local round rate tool order
+  log "load generators, ${seconds} s per run..."
+  start_config prometheus
+  for ((round = 1; round <= rounds; round++)); do
+    order=(load hey)
+    if ((round % 2 == 0)); then order=(hey load); fi
+    for rate in 1000 10000; do
+      for tool in "${order[@]}"; do load_run "$tool" "$rate" "$round"; done
+    done
+  done
+  stop_config
+}
+
+# column $1 of the runs of generator $2 at rate $3, one per line
+load_column() { awk -v c="$1" -v t="$2" -v r="$3" '$1 == t && $2 == r {print $c}' "$work/load"; }
+
+# The comparison's report: medians of the rounds, and the median of the per-round ratios.
+report_load() {
+  local rate
+  cat <<EOF
+
+Load generators: GET / of the app (\`OTEL_EXPORTER=none\`) at a fixed rate for ${seconds} s,
+${rounds} alternating rounds. CPU per request is the generator's own user + system time over the
+requests it completed; medians of the rounds.
+
+| rate asked | \`load\` achieved | \`load\` CPU per request | hey achieved | hey CPU per request | load / hey |
+|---|---|---|---|---|---|
+EOF
+  for rate in 1000 10000; do
+    printf '| %s/s | %.1f/s | %.1f µs | %.1f/s | %.1f µs | %.2fx |\n' "$rate" \
+      "$(load_column 4 load "$rate" | median)" "$(load_column 6 load "$rate" | median)" \
+      "$(load_column 4 hey "$rate" | median)" "$(load_column 6 hey "$rate" | median)" \
+      "$(awk -v r="$rate" '
+          $1 == "load" && $2 == r {x[$3] = $6} $1 == "hey" && $2 == r {y[$3] = $6}
+          END {for (k in x) if (y[k] > 0) printf "%.3f\n", x[k] / y[k]}' "$work/load" | median)"
+  done
+  cat <<EOF
+
+Each run:
+
+| generator | rate asked | round | achieved | completed | CPU µs/request |
+|---|---|---|---|---|---|
+EOF
+  awk '{printf "| %s | %s/s | %s | %s/s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$work/load"
+}
+
+if ((load == 2)); then
+  log "building the release binary..."
+  cargo build --release --locked --quiet --bins
+  compare_load
+  echo "$(nproc) cores ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(rustc --version)."
+  report_load
+  exit 0
+fi
+
 build_release
 capture_home
 log "the app's / body: $(stat -c %s "$work/home.html") bytes"
@@ -198,6 +295,8 @@ stop_config
 native_cost=$(awk '
   $1 == "prometheus" {x[$2] = $8} $1 == "classic" {y[$2] = $8}
   END {for (r in x) if (y[r] > 0) printf "%.3f\n", x[r] / y[r]}' "$work/results" | median)
+
+if ((load)); then compare_load; fi
 
 binary_bytes=$(stat -c %s "$bin")
 binary_kind=$(file -b "$bin" 2>/dev/null | grep -o 'not stripped\|stripped' || echo "unknown")
@@ -305,3 +404,4 @@ if ((scrape)); then
   echo
   bench/scrape_synthetic.sh --no-build
 fi
+if ((load)); then report_load; fi

@@ -1,10 +1,15 @@
-//! Fault injection: the chaos settings (an error rate and status, added latency), validated the
-//! same way at start and at runtime, and the per-request decision they lead to.
+//! Fault injection: the chaos settings (an error rate and status, added latency; and the faults
+//! of a pod: readiness, liveness, CPU and memory stress), validated the same way at start and at
+//! runtime, and the per-request decision they lead to.
 //!
 //! Settings start from the configuration (`CHAOS_*`), can be replaced at runtime (`/chaos`,
 //! `PUT /api/chaos`) and reset to the start values (`DELETE /api/chaos`). Only the application
-//! routes are affected; the chaos layer sits between the counting layer and their handlers, so an
-//! injected failure is counted like any other.
+//! routes are affected by errors and latency; the chaos layer sits between the counting layer and
+//! their handlers, so an injected failure is counted like any other. The probes read `ready` and
+//! `healthy`; [`stress`] keeps cores busy and memory held. Whether `POST /panic` may end the
+//! process is set at start only (`CHAOS_ALLOW_PANIC`).
+
+pub mod stress;
 
 use std::{
     sync::{
@@ -17,7 +22,11 @@ use std::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, MAX_CHAOS_LATENCY};
+use crate::config::{
+    Config, MAX_CHAOS_LATENCY,
+    faults::{MAX_CPU_STRESS, MAX_MEMORY_STRESS, parse_memory_stress},
+};
+use stress::Stress;
 
 /// The longest latency (fixed plus jitter) that may be injected, in seconds.
 pub const MAX_LATENCY_SECONDS: f64 = MAX_CHAOS_LATENCY.as_secs_f64();
@@ -39,6 +48,35 @@ pub struct ChaosSettings {
     pub jitter_seconds: f64,
     /// Share of application requests that are delayed, from 0 to 1.
     pub latency_rate: f64,
+    /// Whether `/readyz` answers 200; when false it answers 503 and the app keeps serving.
+    pub ready: bool,
+    /// Whether `/healthz` answers 200; when false it answers 503.
+    pub healthy: bool,
+    /// CPU cores kept busy, from 0 to 64, fractions allowed.
+    pub cpu_stress_cores: f64,
+    /// Bytes of memory held and touched; JSON takes a number or a string with a unit (`"64Mi"`).
+    #[serde(deserialize_with = "bytes")]
+    pub memory_stress_bytes: u64,
+    /// Whether `POST /panic` may end the process (`CHAOS_ALLOW_PANIC`): set at start, for the
+    /// life of the process. Shown, never read from a request (see `http::chaos` for a `PUT`).
+    #[serde(skip_deserializing)]
+    pub panic_allowed: bool,
+}
+
+/// A number of bytes, or a string with a unit as `CHAOS_MEMORY_STRESS` takes it.
+fn bytes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Bytes {
+        Number(u64),
+        Text(String),
+    }
+    match Bytes::deserialize(deserializer).map_err(|_| {
+        serde::de::Error::custom("expected a number of bytes, or a string such as \"64Mi\"")
+    })? {
+        Bytes::Number(bytes) => Ok(bytes),
+        Bytes::Text(text) => parse_memory_stress(&text).map_err(serde::de::Error::custom),
+    }
 }
 
 impl Default for ChaosSettings {
@@ -49,6 +87,11 @@ impl Default for ChaosSettings {
             latency_seconds: 0.0,
             jitter_seconds: 0.0,
             latency_rate: 1.0,
+            ready: true,
+            healthy: true,
+            cpu_stress_cores: 0.0,
+            memory_stress_bytes: 0,
+            panic_allowed: false,
         }
     }
 }
@@ -71,6 +114,11 @@ impl ChaosSettings {
             latency_seconds: config.chaos_latency.as_secs_f64(),
             jitter_seconds: config.chaos_jitter.as_secs_f64(),
             latency_rate: config.chaos_latency_rate,
+            ready: config.faults.chaos_ready,
+            healthy: config.faults.chaos_healthy,
+            cpu_stress_cores: config.faults.chaos_cpu_stress,
+            memory_stress_bytes: config.faults.chaos_memory_stress,
+            panic_allowed: config.faults.chaos_allow_panic,
         }
         .validate()
     }
@@ -114,10 +162,24 @@ impl ChaosSettings {
                 "at most 60 seconds",
             );
         }
+        if !(0.0..=MAX_CPU_STRESS).contains(&self.cpu_stress_cores) {
+            return invalid(
+                "cpu_stress_cores",
+                self.cpu_stress_cores.to_string(),
+                "a number of cores from 0 to 64",
+            );
+        }
+        if self.memory_stress_bytes > MAX_MEMORY_STRESS {
+            return invalid(
+                "memory_stress_bytes",
+                self.memory_stress_bytes.to_string(),
+                "a number of bytes up to 1Ti (1099511627776)",
+            );
+        }
         Ok(self)
     }
 
-    /// Whether these settings change any request.
+    /// Whether these settings change any request (the faults of the pod change none).
     pub fn is_active(&self) -> bool {
         self.error_rate > 0.0
             || (self.latency_rate > 0.0
@@ -144,6 +206,8 @@ pub struct Chaos {
     rng: Mutex<StdRng>,
     /// Called with the new settings whenever they change (the backends' gauges).
     on_change: Box<dyn Fn(&ChaosSettings) + Send + Sync>,
+    /// The CPU and memory stress in force.
+    stress: Stress,
 }
 
 impl Chaos {
@@ -159,13 +223,21 @@ impl Chaos {
             None => StdRng::from_rng(&mut rand::rng()),
         };
         on_change(&start);
+        let stress = Stress::default();
+        stress.apply(start.cpu_stress_cores, start.memory_stress_bytes);
         Self {
             start,
             current: RwLock::new(start),
             active: AtomicBool::new(start.is_active()),
             rng: Mutex::new(rng),
             on_change,
+            stress,
         }
+    }
+
+    /// Whether `POST /panic` may end the process.
+    pub fn panic_allowed(&self) -> bool {
+        self.start.panic_allowed
     }
 
     /// The settings in force.
@@ -173,12 +245,19 @@ impl Chaos {
         *self.current.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Replaces the settings, once validated; an invalid value changes nothing.
+    /// Replaces the settings, once validated; an invalid value changes nothing. Whether
+    /// `/panic` is allowed stays as it started.
     pub fn replace(&self, settings: ChaosSettings) -> Result<ChaosSettings, InvalidSetting> {
-        let settings = settings.validate()?;
+        let settings = ChaosSettings {
+            panic_allowed: self.start.panic_allowed,
+            ..settings
+        }
+        .validate()?;
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         *current = settings;
         self.active.store(settings.is_active(), Ordering::Release);
+        self.stress
+            .apply(settings.cpu_stress_cores, settings.memory_stress_bytes);
         (self.on_change)(&settings);
         Ok(settings)
     }

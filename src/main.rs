@@ -21,7 +21,14 @@ fn main() -> ExitCode {
     let command = cli::parse_or_exit();
     // SAFETY: no other thread exists yet; the runtime is built below.
     let ignored = unsafe { env::remove_otel_variables(&cli::documented_variables()) };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // `load` carries its requests on one thread (see `load::runner`); the server uses every core.
+    let runtime = match &command {
+        Command::Load(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

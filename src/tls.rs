@@ -81,6 +81,26 @@ pub fn client_builder() -> reqwest::Result<reqwest::ClientBuilder> {
     })
 }
 
+/// A rustls client configuration with the roots found, for the clients that speak TLS
+/// themselves (`load`'s connections to an `https://` target).
+pub fn rustls_client_config() -> rustls::ClientConfig {
+    install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    match Roots::find() {
+        Roots::System => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+        Roots::Embedded => {
+            roots.add_parsable_certificates(
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned(),
+            );
+        }
+    }
+    rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

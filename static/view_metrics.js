@@ -215,6 +215,29 @@
     text("process-fds", Math.round(process.open_fds));
   }
 
+  // The faults in force, worded as the page words them; a fault that is on is marked.
+  function updateFaults(chaos) {
+    if (!chaos) {
+      return;
+    }
+    var rows = [
+      ["fault-ready", chaos.ready ? "ready" : "not ready (503)", !chaos.ready],
+      ["fault-healthy", chaos.healthy ? "healthy" : "unhealthy (503)", !chaos.healthy],
+      ["fault-cpu", String(chaos.cpu_stress_cores), chaos.cpu_stress_cores > 0],
+      ["fault-memory", String(chaos.memory_stress_bytes), chaos.memory_stress_bytes > 0],
+      ["fault-panic", chaos.panic_allowed ? "ends the process" : "refused (403)", chaos.panic_allowed],
+      ["fault-errors", String(chaos.error_rate), chaos.error_rate > 0],
+      ["fault-latency", String(chaos.latency_seconds), chaos.latency_seconds > 0],
+    ];
+    rows.forEach(function (row) {
+      text(row[0], row[1]);
+      var cell = document.getElementById(row[0]);
+      if (cell) {
+        cell.className = row[2] ? "bad" : "";
+      }
+    });
+  }
+
   function update(snapshot) {
     // When the values were collected: the read itself, or the SDK's last collection.
     var asOf = document.getElementById("as-of");
@@ -239,6 +262,7 @@
     updateNative(snapshot.request_processing_seconds, snapshot.quantiles);
     updateRoutes(snapshot.http_server_request_duration_seconds);
     updateProcess(snapshot.process);
+    updateFaults(snapshot.chaos);
   }
 
   function poll() {

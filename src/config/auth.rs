@@ -21,7 +21,7 @@ pub const SECRET_VARIABLES: [&str; 4] = [
 pub enum Scope {
     /// `/metrics` only.
     Metrics,
-    /// `/metrics`, `/view_metrics`, `/chaos`, `/api/chaos`, `/synthetic` and `/api/synthetic`.
+    /// `/metrics`, `/view_metrics`, `/chaos`, `/api/chaos`, `/panic`, `/synthetic` and `/api/synthetic`.
     All,
 }
 
@@ -48,7 +48,7 @@ pub struct AuthSettings {
     #[arg(long, env = "METRICS_AUTH_PASSWORD_FILE", value_name = "METRICS_AUTH_PASSWORD_FILE", value_parser = read_secret_file)]
     pub metrics_auth_password_file: Option<SecretString>,
 
-    /// Routes that need the credentials: `metrics` (/metrics only) or `all` (also /view_metrics, /chaos, /api/chaos, /synthetic and /api/synthetic).
+    /// Routes that need the credentials: `metrics` (/metrics only) or `all` (also /view_metrics, /chaos, /api/chaos, /panic, /synthetic and /api/synthetic).
     #[arg(
         long,
         env = "METRICS_AUTH_SCOPE",

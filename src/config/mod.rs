@@ -12,12 +12,14 @@
 //! - [`sdk`]: the OpenTelemetry SDK's: exporters per signal, batching, limits, aggregation.
 //! - [`limits`], [`auth`]: the request limits and the `/metrics` credentials.
 //! - [`synthetic`]: the synthetic series (`SYNTHETIC_*`).
+//! - [`faults`]: the faults of a pod (readiness, liveness, a crash, CPU and memory stress).
 //! - [`env`]: how the environment is read (empty values, secrets, `OTEL_*` clean-up).
 //! - [`error`]: errors as one line, and exit code 2.
 
 pub mod auth;
 pub mod env;
 pub mod error;
+pub mod faults;
 pub mod limits;
 pub mod otlp;
 pub mod parse;
@@ -32,6 +34,7 @@ use url::Url;
 
 pub use auth::{AuthSettings, Scope};
 pub use error::EXIT_CONFIG;
+pub use faults::Faults;
 pub use limits::Limits;
 pub use otlp::{OtlpSettings, OtlpTarget, PemFile, Signal};
 pub use parse::MAX_DOWNSTREAM_TIMEOUT;
@@ -185,6 +188,10 @@ pub struct Config {
     /// Seed of the random chaos decisions, for repeatable runs; unset: random.
     #[arg(long, env = "CHAOS_SEED", value_name = "CHAOS_SEED", value_parser = parse_seed)]
     pub chaos_seed: Option<u64>,
+
+    /// The faults of a pod (CHAOS_READY, CHAOS_HEALTHY, CHAOS_ALLOW_PANIC, CHAOS_*_STRESS).
+    #[command(flatten)]
+    pub faults: Faults,
 
     /// The OTLP exporter (OTEL_EXPORTER_OTLP_*).
     #[command(flatten)]

@@ -77,6 +77,7 @@ impl Auth {
                     || path.starts_with("/api/chaos")
                     || path == "/synthetic"
                     || path.starts_with("/api/synthetic")
+                    || path == "/panic"
             }
         }
     }

@@ -25,7 +25,10 @@ use super::{
     nav::{Nav, Page},
     state::AppState,
 };
-use crate::chaos::{Chaos, ChaosSettings, Decision};
+use crate::{
+    chaos::{Chaos, ChaosSettings, Decision},
+    config::faults::parse_memory_stress,
+};
 
 /// Header of an answer that chaos made, so that a client can tell it from a real failure.
 pub const INJECTED_HEADER: &str = "x-chaos-injected";
@@ -165,7 +168,7 @@ pub async fn put_chaos(
 ) -> Result<Json<ChaosSettings>, AppError> {
     let invalid =
         |reason: String| AppError::BadRequest(format!("invalid chaos settings: {reason}"));
-    let settings = from_json(&body).map_err(invalid)?;
+    let settings = from_json(&body, state.chaos.panic_allowed()).map_err(invalid)?;
     let settings = state
         .chaos
         .replace(settings)
@@ -189,6 +192,10 @@ fn log_settings(settings: &ChaosSettings, message: &str) {
         latency_seconds = settings.latency_seconds,
         jitter_seconds = settings.jitter_seconds,
         latency_rate = settings.latency_rate,
+        ready = settings.ready,
+        healthy = settings.healthy,
+        cpu_stress_cores = settings.cpu_stress_cores,
+        memory_stress_bytes = settings.memory_stress_bytes,
         "{message}"
     );
 }
@@ -254,20 +261,33 @@ pub async fn post_chaos_page(
     }
 }
 
-/// Reads a JSON object of settings; the error names the field at fault.
-fn from_json(body: &[u8]) -> Result<ChaosSettings, String> {
+/// Reads a JSON object of settings; the error names the field at fault. `panic_allowed`, which
+/// a `GET` shows, may come back only with the value in force (`panic_allowed`), so that a `GET`
+/// document can be sent back changed; it is set at start only.
+fn from_json(body: &[u8], panic_allowed: bool) -> Result<ChaosSettings, String> {
     // serde would also read a struct from an array of its fields in order: only an object names them.
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(
             "expected a JSON object of settings, such as {\"error_rate\": 0.1}".to_string(),
         );
     }
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)).map_err(
-        |err| match err.path().to_string().as_str() {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|err| format!("expected a JSON object of settings: {err}"))?;
+    match object.remove("panic_allowed") {
+        None => {}
+        Some(serde_json::Value::Bool(value)) if value == panic_allowed => {}
+        Some(value) => {
+            return Err(format!(
+                "panic_allowed: is {panic_allowed}, set at start only (CHAOS_ALLOW_PANIC), not {value}"
+            ));
+        }
+    }
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|err| {
+        match err.path().to_string().as_str() {
             "." => format!("expected a JSON object of settings: {}", err.inner()),
             path => format!("{path}: {}", err.inner()),
-        },
-    )
+        }
+    })
 }
 
 /// The fields of the `/chaos` form, as text: an empty field takes its "off" value, so the
@@ -280,6 +300,10 @@ pub struct ChaosForm {
     latency_seconds: String,
     jitter_seconds: String,
     latency_rate: String,
+    ready: String,
+    healthy: String,
+    cpu_stress_cores: String,
+    memory_stress_bytes: String,
     /// `reset` goes back to the start settings.
     action: Option<String>,
 }
@@ -298,6 +322,19 @@ impl ChaosForm {
             )?,
             jitter_seconds: field("jitter_seconds", &self.jitter_seconds, off.jitter_seconds)?,
             latency_rate: field("latency_rate", &self.latency_rate, off.latency_rate)?,
+            ready: switch("ready", &self.ready, off.ready)?,
+            healthy: switch("healthy", &self.healthy, off.healthy)?,
+            cpu_stress_cores: field(
+                "cpu_stress_cores",
+                &self.cpu_stress_cores,
+                off.cpu_stress_cores,
+            )?,
+            memory_stress_bytes: match self.memory_stress_bytes.trim() {
+                "" => off.memory_stress_bytes,
+                value => parse_memory_stress(value)
+                    .map_err(|reason| format!("memory_stress_bytes: {reason}, not {value:?}"))?,
+            },
+            panic_allowed: off.panic_allowed,
         })
     }
 }
@@ -312,6 +349,15 @@ fn field<T: std::str::FromStr>(name: &str, value: &str, off: T) -> Result<T, Str
     }
 }
 
+/// A yes-or-no field of the form, or `off` when it is empty.
+fn switch(name: &str, value: &str, off: bool) -> Result<bool, String> {
+    match value.trim() {
+        "" => Ok(off),
+        value => crate::config::parse::parse_bool(value)
+            .map_err(|reason| format!("{name}: {reason}, not {value:?}")),
+    }
+}
+
 fn render(page: ChaosPage) -> Result<Html<String>, AppError> {
     page.render()
         .map(Html)
@@ -321,6 +367,10 @@ fn render(page: ChaosPage) -> Result<Html<String>, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_json_(body: &[u8]) -> Result<ChaosSettings, String> {
+        from_json(body, false)
+    }
 
     fn form(body: &str) -> Result<ChaosSettings, String> {
         serde_urlencoded::from_str::<ChaosForm>(body)
@@ -343,16 +393,17 @@ mod tests {
                 latency_seconds: 0.2,
                 jitter_seconds: 0.0,
                 latency_rate: 1.0,
+                ..ChaosSettings::default()
             }
         );
     }
 
     #[test]
     fn json_fields_left_out_are_off_and_unknown_ones_are_refused() {
-        let settings = from_json(br#"{"error_rate": 0.5, "error_status": 503}"#).unwrap();
-        let unknown = from_json(br#"{"error_rat": 0.5}"#).unwrap_err();
-        let wrong_type = from_json(br#"{"latency_seconds": "1s"}"#).unwrap_err();
-        let not_an_object = from_json(b"[1]").unwrap_err();
+        let settings = from_json_(br#"{"error_rate": 0.5, "error_status": 503}"#).unwrap();
+        let unknown = from_json_(br#"{"error_rat": 0.5}"#).unwrap_err();
+        let wrong_type = from_json_(br#"{"latency_seconds": "1s"}"#).unwrap_err();
+        let not_an_object = from_json_(b"[1]").unwrap_err();
 
         assert_eq!(
             settings,
@@ -397,6 +448,7 @@ mod tests {
                             latency_seconds,
                             jitter_seconds,
                             latency_rate,
+                            ..ChaosSettings::default()
                         }
                     },
                 )
@@ -407,7 +459,7 @@ mod tests {
 
             #[test]
             fn any_json_body_parses_or_is_refused_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-                let _ = from_json(&body);
+                let _ = from_json(&body, false);
             }
 
             #[test]
@@ -418,7 +470,7 @@ mod tests {
                     .iter()
                     .map(|(k, v)| (k.clone(), serde_json::json!(v)))
                     .collect();
-                if let Err(reason) = from_json(serde_json::Value::Object(object).to_string().as_bytes()) {
+                if let Err(reason) = from_json(serde_json::Value::Object(object).to_string().as_bytes(), false) {
                     prop_assert!(fields.iter().any(|(k, _)| reason.contains(k.as_str())), "{}", reason);
                 }
             }
@@ -440,7 +492,7 @@ mod tests {
                     settings.latency_rate,
                 );
 
-                prop_assert_eq!(from_json(&json), Ok(settings));
+                prop_assert_eq!(from_json(&json, false), Ok(settings));
                 prop_assert_eq!(form(&body), Ok(settings));
                 prop_assert_eq!(settings.validate(), Ok(settings));
             }

@@ -19,6 +19,7 @@ mod error;
 pub mod headers;
 mod nav;
 mod pages;
+pub mod panic;
 mod probes;
 pub mod request;
 mod scrape;
@@ -125,6 +126,7 @@ fn uncounted_routes() -> Vec<Route> {
                 .put(synthetic::put_synthetic)
                 .delete(synthetic::delete_synthetic),
         ),
+        ("/panic", axum::routing::post(panic::post_panic)),
     ]
 }
 

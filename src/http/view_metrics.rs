@@ -19,6 +19,7 @@ use super::{
     nav::{Nav, Page},
     state::AppState,
 };
+use crate::chaos::ChaosSettings;
 use crate::metrics::{
     Bucket, NativeHistogram, Process, Series, Snapshot, histogram_quantile,
     native_histogram_quantile,
@@ -49,16 +50,18 @@ pub async fn get_view_metrics(
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let json = wants_json(query.as_deref(), accept)?;
     let snapshot = state.backend.snapshot();
+    let chaos = state.chaos.settings();
     let now = SystemTime::now();
     let headers = [
         (header::VARY, "Accept"),
         (header::CACHE_CONTROL, "no-store"),
     ];
     if json {
-        let body = SnapshotJson::new(&snapshot, &state.about, now);
+        let body = SnapshotJson::new(&snapshot, &state.about, now).with_chaos(chaos);
         return Ok((headers, Json(body)).into_response());
     }
-    let page = MetricsPage::new(&snapshot, &state.about, now);
+    let mut page = MetricsPage::new(&snapshot, &state.about, now);
+    page.faults = fault_rows(&chaos);
     let html = page
         .render()
         .map_err(|err| AppError::Internal(format!("rendering /view_metrics: {err}")))?;
@@ -125,6 +128,9 @@ pub struct SnapshotJson<'a> {
     http_server_request_duration_seconds: Vec<SeriesJson<'a>>,
     process: Option<ProcessJson>,
     config: &'a About,
+    /// The chaos settings in force, as `/api/chaos` shows them; `null` where none were given (an
+    /// addition to schema version 1: readers that do not know it ignore it).
+    chaos: Option<ChaosSettings>,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,6 +300,15 @@ impl<'a> SnapshotJson<'a> {
                 start_time_seconds: p.start_time_seconds,
             }),
             config: about,
+            chaos: None,
+        }
+    }
+
+    /// The same, with the chaos settings in force.
+    pub fn with_chaos(self, chaos: ChaosSettings) -> Self {
+        Self {
+            chaos: Some(chaos),
+            ..self
         }
     }
 }
@@ -419,8 +434,88 @@ struct MetricsPage<'a> {
     no_native: &'static str,
     series: Vec<SeriesRow>,
     process: Option<ProcessRow>,
+    /// The faults in force, as the chaos gauges export them.
+    faults: Vec<FaultRow>,
     plot_height: f64,
     baseline: f64,
+}
+
+/// One fault of the pod on the page: its cell's id (the script updates it), its name, its value
+/// as text, and `bad` when the fault is on.
+struct FaultRow {
+    id: &'static str,
+    name: &'static str,
+    value: String,
+    state: &'static str,
+}
+
+/// The faults in force, worded as the script words them.
+fn fault_rows(chaos: &ChaosSettings) -> Vec<FaultRow> {
+    let row = |id, name, value: String, on: bool| FaultRow {
+        id,
+        name,
+        value,
+        state: if on { "bad" } else { "" },
+    };
+    vec![
+        row(
+            "fault-ready",
+            "Readiness (/readyz)",
+            if chaos.ready {
+                "ready"
+            } else {
+                "not ready (503)"
+            }
+            .to_string(),
+            !chaos.ready,
+        ),
+        row(
+            "fault-healthy",
+            "Liveness (/healthz)",
+            if chaos.healthy {
+                "healthy"
+            } else {
+                "unhealthy (503)"
+            }
+            .to_string(),
+            !chaos.healthy,
+        ),
+        row(
+            "fault-cpu",
+            "CPU cores kept busy",
+            chaos.cpu_stress_cores.to_string(),
+            chaos.cpu_stress_cores > 0.0,
+        ),
+        row(
+            "fault-memory",
+            "Memory held (bytes)",
+            chaos.memory_stress_bytes.to_string(),
+            chaos.memory_stress_bytes > 0,
+        ),
+        row(
+            "fault-panic",
+            "POST /panic",
+            if chaos.panic_allowed {
+                "ends the process"
+            } else {
+                "refused (403)"
+            }
+            .to_string(),
+            chaos.panic_allowed,
+        ),
+        row(
+            "fault-errors",
+            "Error rate injected",
+            chaos.error_rate.to_string(),
+            chaos.error_rate > 0.0,
+        ),
+        row(
+            "fault-latency",
+            "Latency added (s)",
+            chaos.latency_seconds.to_string(),
+            chaos.latency_seconds > 0.0,
+        ),
+    ]
 }
 
 impl<'a> MetricsPage<'a> {
@@ -504,6 +599,7 @@ impl<'a> MetricsPage<'a> {
             },
             series: snapshot.series.iter().map(series_row).collect(),
             process: snapshot.process.as_ref().map(process_row),
+            faults: Vec::new(),
             plot_height: PLOT_HEIGHT,
             baseline: BASELINE,
         }

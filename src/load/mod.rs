@@ -10,12 +10,15 @@
 //! - [`error`]: why a run failed, and its exit code.
 //! - [`mix`]: the weighted paths and the seeded random choice among them.
 //! - [`schedule`]: when each request is due, and what counts as late.
-//! - [`runner`]: the scheduler thread, the HTTP client, the collection of outcomes.
+//! - [`runner`]: the one task that sends each request when due and records what became of it.
+//! - [`client`]: the HTTP/1.1 connections, one per request in flight.
+//! - [`timer`]: the schedule's precise timer.
 //! - [`outcome`]: what became of each request: counts by status and error, latency histograms.
 //! - [`report`]: the summary, as a table or as JSON.
 //! - [`progress`]: the progress bar, on terminals only.
 
 pub mod args;
+pub mod client;
 pub mod error;
 pub mod mix;
 pub mod outcome;
@@ -23,6 +26,7 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod timer;
 
 use std::{future::Future, io::Write};
 

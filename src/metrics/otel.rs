@@ -95,7 +95,7 @@ type ChaosGauge = (
     fn(&ChaosSettings) -> f64,
 );
 
-const CHAOS_GAUGES: [ChaosGauge; 5] = [
+const CHAOS_GAUGES: [ChaosGauge; 10] = [
     (
         "prom_metrics_app.chaos.error_ratio",
         "1",
@@ -125,6 +125,36 @@ const CHAOS_GAUGES: [ChaosGauge; 5] = [
         "1",
         "Share of application requests that are delayed (chaos settings)",
         |s| s.latency_rate,
+    ),
+    (
+        "prom_metrics_app.chaos.ready",
+        "",
+        "1 while /readyz answers as usual, 0 while the chaos settings make it answer 503",
+        |s| f64::from(u8::from(s.ready)),
+    ),
+    (
+        "prom_metrics_app.chaos.healthy",
+        "",
+        "1 while /healthz answers as usual, 0 while the chaos settings make it answer 503",
+        |s| f64::from(u8::from(s.healthy)),
+    ),
+    (
+        "prom_metrics_app.chaos.cpu_stress_cores",
+        "{cpu}",
+        "CPU cores kept busy by the chaos settings",
+        |s| s.cpu_stress_cores,
+    ),
+    (
+        "prom_metrics_app.chaos.memory_stress",
+        "By",
+        "Memory held and touched by the chaos settings",
+        |s| s.memory_stress_bytes as f64,
+    ),
+    (
+        "prom_metrics_app.chaos.panic_allowed",
+        "",
+        "1 when POST /panic ends the process (CHAOS_ALLOW_PANIC), 0 when it is refused",
+        |s| f64::from(u8::from(s.panic_allowed)),
     ),
 ];
 

@@ -73,7 +73,7 @@ pub struct PrometheusBackend {
     duration: DualFamily<HttpLabels>,
     client_duration: Family<ClientLabels, Histogram, fn() -> Histogram>,
     /// The chaos settings in force, in the order of [`CHAOS_GAUGES`].
-    chaos: [Gauge<f64, AtomicU64>; 5],
+    chaos: [Gauge<f64, AtomicU64>; CHAOS_GAUGES.len()],
     /// When the counters were made: their created timestamp in the protobuf format.
     created: SystemTime,
     /// The synthetic series, served after the app's own.
@@ -81,7 +81,7 @@ pub struct PrometheusBackend {
 }
 
 /// Names and help of the chaos settings' gauges.
-const CHAOS_GAUGES: [(&str, &str); 5] = [
+const CHAOS_GAUGES: [(&str, &str); 10] = [
     (
         "prom_metrics_app_chaos_error_ratio",
         "Share of application requests answered with an injected failure (chaos settings)",
@@ -101,6 +101,26 @@ const CHAOS_GAUGES: [(&str, &str); 5] = [
     (
         "prom_metrics_app_chaos_latency_ratio",
         "Share of application requests that are delayed (chaos settings)",
+    ),
+    (
+        "prom_metrics_app_chaos_ready",
+        "1 while /readyz answers as usual, 0 while the chaos settings make it answer 503",
+    ),
+    (
+        "prom_metrics_app_chaos_healthy",
+        "1 while /healthz answers as usual, 0 while the chaos settings make it answer 503",
+    ),
+    (
+        "prom_metrics_app_chaos_cpu_stress_cores",
+        "CPU cores kept busy by the chaos settings",
+    ),
+    (
+        "prom_metrics_app_chaos_memory_stress_bytes",
+        "Memory held and touched by the chaos settings",
+    ),
+    (
+        "prom_metrics_app_chaos_panic_allowed",
+        "1 when POST /panic ends the process (CHAOS_ALLOW_PANIC), 0 when it is refused",
     ),
 ];
 
@@ -185,7 +205,7 @@ impl PrometheusBackend {
             build,
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
-        let chaos: [Gauge<f64, AtomicU64>; 5] = Default::default();
+        let chaos: [Gauge<f64, AtomicU64>; CHAOS_GAUGES.len()] = Default::default();
         for ((name, help), gauge) in CHAOS_GAUGES.iter().zip(&chaos) {
             registry.register(*name, *help, gauge.clone());
         }
@@ -411,6 +431,11 @@ impl MetricsBackend for PrometheusBackend {
             settings.latency_seconds,
             settings.jitter_seconds,
             settings.latency_rate,
+            f64::from(u8::from(settings.ready)),
+            f64::from(u8::from(settings.healthy)),
+            settings.cpu_stress_cores,
+            settings.memory_stress_bytes as f64,
+            f64::from(u8::from(settings.panic_allowed)),
         ];
         for (gauge, value) in self.chaos.iter().zip(values) {
             gauge.set(value);

@@ -39,6 +39,7 @@ use crate::config::{Backend, Config, HistogramAggregation, Propagator, Sampler};
 use b3::{B3Encoding, B3Propagator};
 
 pub use access::{Access, AccessLog, Requester};
+pub use log_writer::FLUSH_EVERY as LOG_FLUSH_EVERY;
 pub use loss::{LossTotals, Losses};
 pub use rotation::LOG_FILE;
 pub use tap::MetricsTap;

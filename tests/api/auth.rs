@@ -96,7 +96,7 @@ async fn only_metrics_is_protected_by_default() {
 }
 
 #[tokio::test]
-async fn scope_all_protects_the_metrics_pages_and_the_chaos_controls() {
+async fn scope_all_protects_the_metrics_pages_the_chaos_controls_and_panic() {
     let app = app_with(&["--metrics-auth-token", TOKEN, "--metrics-auth-scope", "all"]).await;
     let bearer = format!("Bearer {TOKEN}");
 
@@ -117,6 +117,16 @@ async fn scope_all_protects_the_metrics_pages_and_the_chaos_controls() {
         .unwrap();
     assert_eq!(put.status(), 401);
     assert_eq!(app.state.chaos.settings().error_rate, 0.0, "unchanged");
+    let panic = |authorization: Option<&str>| {
+        let mut request = app.client.post(app.url("/panic"));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    assert_eq!(panic(None).await.unwrap().status(), 401, "/panic");
+    // With credentials it reaches the handler, which refuses: CHAOS_ALLOW_PANIC is not set.
+    assert_eq!(panic(Some(&bearer)).await.unwrap().status(), 403, "/panic");
     for path in ["/", "/healthz", "/readyz", "/static/style.css"] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
     }

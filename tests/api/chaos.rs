@@ -126,7 +126,12 @@ async fn chaos_settings_start_from_the_flags_and_are_served_as_json() {
             "error_status": 503,
             "latency_seconds": 0.01,
             "jitter_seconds": 0.005,
-            "latency_rate": 0.5
+            "latency_rate": 0.5,
+            "ready": true,
+            "healthy": true,
+            "cpu_stress_cores": 0.0,
+            "memory_stress_bytes": 0,
+            "panic_allowed": false
         })
     );
 }

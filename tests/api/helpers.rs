@@ -153,6 +153,9 @@ pub struct Binary {
     pub address: SocketAddr,
     pub stdout: Arc<std::sync::Mutex<String>>,
     pub stderr: Arc<std::sync::Mutex<String>>,
+    /// The threads that read stdout and stderr: joined once the process has ended, so that what
+    /// it wrote last is in `stdout` and `stderr`.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// The command for the binary, with a clean environment apart from `PATH`.
@@ -188,7 +191,7 @@ pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
     let stdout = child.stdout.take().unwrap();
     let captured = Arc::new(std::sync::Mutex::new(String::new()));
     let sink = captured.clone();
-    std::thread::spawn(move || {
+    let stdout_reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let mut all = sink.lock().unwrap();
             all.push_str(&line);
@@ -207,7 +210,7 @@ pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
     };
     let errors = Arc::new(std::sync::Mutex::new(String::new()));
     let sink = errors.clone();
-    std::thread::spawn(move || {
+    let stderr_reader = std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             let mut all = sink.lock().unwrap();
             all.push_str(&line);
@@ -219,6 +222,7 @@ pub fn spawn_binary_with_args(envs: &[(&str, &str)], args: &[&str]) -> Binary {
         address,
         stdout: captured,
         stderr: errors,
+        readers: vec![stdout_reader, stderr_reader],
     }
 }
 
@@ -234,18 +238,14 @@ impl Binary {
         assert_eq!(result, 0, "kill failed");
     }
 
-    /// Waits for the exit code, at most `limit`, then for the threads that read the process's
-    /// output to reach its end, so that [`Binary::stdout`] and [`Binary::stderr`] hold all of it
-    /// (on a busy machine they may lag behind the exit).
+    /// Waits for the exit code, at most `limit`; then for the last of its output.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Each reader holds a clone of its buffer until the pipe closes.
-                while (Arc::strong_count(&self.stdout) > 1 || Arc::strong_count(&self.stderr) > 1)
-                    && start.elapsed() < limit
-                {
-                    std::thread::sleep(Duration::from_millis(5));
+                // The pipes close with the process: the readers end once they have read it all.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
                 }
                 return status.code();
             }

@@ -10,6 +10,7 @@ mod config;
 mod conformance;
 mod container;
 mod counting;
+mod faults;
 mod fidelity;
 mod fuzz;
 mod helpers;

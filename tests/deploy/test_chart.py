@@ -524,7 +524,7 @@ def test_notes_tell_how_to_reach_the_downstream(chart):
     text = notes(ALL_ON)
     assert "calls config.downstreamUrl" in text and f"http://{DOWNSTREAM}:5000" in text
     assert 'as job "prom-metrics-app-downstream"' in text
-    assert "config.chaos sets errorRate, errorStatus, jitter, latency, latencyRate, seed" in text
+    assert "config.chaos sets allowPanic, cpuStress, errorRate, errorStatus, healthy, jitter, latency, latencyRate, memoryStress, ready, seed" in text
 
 
 # --- ServiceMonitor and PrometheusRule -----------------------------------------------------------
@@ -795,6 +795,11 @@ def test_every_setting_renders_to_its_variable(chart):
         "CHAOS_ERROR_STATUS": "503",
         "CHAOS_LATENCY": "200ms",
         "CHAOS_JITTER": "50ms",
+        "CHAOS_READY": "true",
+        "CHAOS_HEALTHY": "yes",
+        "CHAOS_ALLOW_PANIC": "true",
+        "CHAOS_CPU_STRESS": "0.01",
+        "CHAOS_MEMORY_STRESS": "1Mi",
         "CHAOS_LATENCY_RATE": "0.5",
         "CHAOS_SEED": "42",
         "SYNTHETIC_METRICS": "100",
@@ -885,6 +890,13 @@ def test_empty_values_leave_variables_unset(chart):
     }
 
 
+# /api/chaos with no CHAOS_* variable set.
+CHAOS_DEFAULTS = {
+    "error_rate": 0.0, "error_status": 500, "latency_seconds": 0.0, "jitter_seconds": 0.0, "latency_rate": 1.0,
+    "ready": True, "healthy": True, "cpu_stress_cores": 0.0, "memory_stress_bytes": 0, "panic_allowed": False,
+}
+
+
 def chaos_env(env):
     return {name: value for name, value in env.items() if name.startswith("CHAOS_")}
 
@@ -906,8 +918,15 @@ def chaos_env(env):
         # Zero is a value, not an empty one.
         ({"errorRate": 0, "latencyRate": 0, "seed": 0}, {"CHAOS_ERROR_RATE": "0", "CHAOS_LATENCY_RATE": "0", "CHAOS_SEED": "0"}),
         ({"errorRate": "", "latency": ""}, {}),
+        (
+            {"ready": False, "healthy": "no", "allowPanic": True, "cpuStress": 0.5, "memoryStress": "64Mi"},
+            {"CHAOS_READY": "false", "CHAOS_HEALTHY": "no", "CHAOS_ALLOW_PANIC": "true",
+             "CHAOS_CPU_STRESS": "0.5", "CHAOS_MEMORY_STRESS": "64Mi"},
+        ),
+        # CHAOS_ALLOW_PANIC only when asked for.
+        ({"allowPanic": False, "ready": True}, {"CHAOS_READY": "true"}),
     ],
-    ids=["numbers", "strings", "zeros", "empty"],
+    ids=["numbers", "strings", "zeros", "empty", "faults", "panic-not-asked"],
 )
 def test_chaos_settings_render_to_their_variables(chart, chaos, expected):
     assert chaos_env(env_values(render(chart, {"config": {"chaos": chaos}}))) == expected
@@ -930,8 +949,13 @@ def test_chaos_settings_render_to_their_variables(chart, chaos, expected):
             {"errorRate": ".5", "errorStatus": 400, "latency": "1m", "latencyRate": "0.", "seed": 0},
             {"error_rate": 0.5, "error_status": 400, "latency_seconds": 60.0, "jitter_seconds": 0.0, "latency_rate": 0.0},
         ),
+        (
+            {"ready": False, "healthy": "off", "allowPanic": True, "cpuStress": "0.01", "memoryStress": "1Mi"},
+            {"ready": False, "healthy": False, "panic_allowed": True, "cpu_stress_cores": 0.01,
+             "memory_stress_bytes": 1048576},
+        ),
     ],
-    ids=["typical", "largest", "other-spellings"],
+    ids=["typical", "largest", "other-spellings", "faults"],
 )
 def test_the_app_starts_with_the_rendered_chaos_variables(chart, chaos, settings):
     # The real binary reads what the chart renders: a wrong name would leave a default in
@@ -944,7 +968,7 @@ def test_the_app_starts_with_the_rendered_chaos_variables(chart, chaos, settings
         app.stop()
 
     assert status == 200, body
-    assert json.loads(body) == settings
+    assert json.loads(body) == {**CHAOS_DEFAULTS, **settings}
 
 
 def test_the_app_starts_with_the_rendered_synthetic_variables(chart):
@@ -1095,6 +1119,12 @@ def test_termination_grace_outlasts_the_drain_and_the_shutdown_grace(chart, drai
         {"config": {"chaos": {"seed": 1.5}}},
         {"config": {"chaos": {"seed": "0x2a"}}},
         {"config": {"chaos": {"errorRatio": 0.1}}},  # a misspelt key
+        {"config": {"chaos": {"ready": "maybe"}}},
+        {"config": {"chaos": {"allowPanic": "yes"}}},  # a boolean only
+        {"config": {"chaos": {"cpuStress": 65}}},
+        {"config": {"chaos": {"cpuStress": "64.5"}}},
+        {"config": {"chaos": {"memoryStress": "lots"}}},
+        {"config": {"chaos": {"memoryStress": -1}}},
         {"downstream": {"enabled": "yes"}},
         {"downstream": {"replicas": 2}},
         {"downstream": {"config": {"chaos": {"errorStatus": 200}}}},

@@ -224,6 +224,8 @@ def test_recording_rules_resolve_to_the_metrics_they_read(repo):
         "prom_metrics_app_telemetry_dropped_spans_total",
         "prom_metrics_app_telemetry_failed_spans_total",
         "prom_metrics_app_telemetry_failed_metric_exports_total",
+        "prom_metrics_app_chaos_ready",  # the faults of a pod
+        "process_start_time_seconds",
     }
 
 

@@ -226,6 +226,11 @@ root. An empty value leaves the variable out, so the app's own default applies.
   (list "CHAOS_JITTER" $k.jitter)
   (list "CHAOS_LATENCY_RATE" $k.latencyRate)
   (list "CHAOS_SEED" $k.seed)
+  (list "CHAOS_READY" $k.ready)
+  (list "CHAOS_HEALTHY" $k.healthy)
+  (list "CHAOS_ALLOW_PANIC" (ternary "true" "" (eq (toString $k.allowPanic) "true")))
+  (list "CHAOS_CPU_STRESS" $k.cpuStress)
+  (list "CHAOS_MEMORY_STRESS" $k.memoryStress)
 }}
 {{- if not $c.logToStdout }}
 {{- $pairs = append $pairs (list "LOG_DIR" (include "prom-metrics-app.logDir" $c)) }}
