@@ -224,6 +224,8 @@ def test_recording_rules_resolve_to_the_metrics_they_read(repo):
         "prom_metrics_app_telemetry_dropped_spans_total",
         "prom_metrics_app_telemetry_failed_spans_total",
         "prom_metrics_app_telemetry_failed_metric_exports_total",
+        "prom_metrics_app_telemetry_dropped_log_records_total",
+        "prom_metrics_app_telemetry_failed_log_records_total",
         "prom_metrics_app_chaos_ready",  # the faults of a pod
         "process_start_time_seconds",
     }
@@ -242,6 +244,8 @@ def test_the_dashboard_queries_the_expected_metrics(dashboard):
         "process_open_fds", "process_max_fds", "process_start_time_seconds",
         "prom_metrics_app_telemetry_dropped_spans_total", "prom_metrics_app_telemetry_failed_spans_total",
         "prom_metrics_app_telemetry_failed_metric_exports_total",
+        "prom_metrics_app_telemetry_dropped_log_records_total",
+        "prom_metrics_app_telemetry_failed_log_records_total",
         "prom_metrics_app_build_info", "up",
         *CHAOS_GAUGES,
         "http_client_request_duration_seconds_bucket", "http_client_request_duration_seconds_count",
