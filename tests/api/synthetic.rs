@@ -346,6 +346,43 @@ async fn churn_replaces_the_series_and_keeps_their_count_in_prometheus() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn prometheus_with_native_histograms_stores_the_synthetic_ones_as_native() {
+    let app = spawn_app().await;
+    let doc = json(
+        put(
+            &app,
+            r#"{"metrics": 3, "series_per_metric": 40, "type": "native_histogram"}"#,
+        )
+        .await,
+    )
+    .await;
+
+    let prometheus = Prometheus::start(app.address, &["--enable-feature=native-histograms"]).await;
+    let stored = prometheus
+        .wait_for(
+            "count({__name__=~\"synthetic_native_histogram_.+\"})",
+            120.0,
+        )
+        .await;
+
+    assert_eq!(doc["truth"]["series"], 120);
+    assert_eq!(stored, Some(120.0));
+    let samples = prometheus.samples("synthetic_native_histogram_0").await;
+    assert_eq!(samples.len(), 40);
+    assert!(
+        samples.iter().all(|s| s.get("histogram").is_some()),
+        "stored as native histograms: {samples:?}"
+    );
+    let count = prometheus
+        .query("min(histogram_count(synthetic_native_histogram_0))")
+        .await;
+    assert!(
+        count.is_some_and(|c| c > 0.0),
+        "observations counted: {count:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_same_series_go_out_over_otlp_as_gauges_sums_and_histograms() {
     for (kind, check) in [
         ("gauge", "gauge"),
