@@ -160,30 +160,30 @@ impl Target {
         // Requests are small and sent whole: no waiting for more bytes to fill a packet.
         let _ = stream.set_nodelay(true);
         match &self.tls {
-            None => {
-                let (sender, connection) = http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|err| connect(&err))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(sender)
-            }
+            None => handshake(stream).await,
             Some((tls, name)) => {
                 let stream = tls
                     .connect(name.clone(), stream)
                     .await
                     .map_err(|err| connect(&err))?;
-                let (sender, connection) = http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|err| connect(&err))?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(sender)
+                handshake(stream).await
             }
         }
     }
+}
+
+/// HTTP/1.1 over a connected stream, plain or TLS; the connection is driven by a task of its own.
+async fn handshake<S>(stream: S) -> Result<Connection, TransportError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| failure(ErrorKind::Connect, crate::errors::root_cause(&err)))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 fn failure(kind: ErrorKind, cause: String) -> TransportError {
