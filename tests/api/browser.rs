@@ -197,6 +197,7 @@ async fn every_page_loads_without_errors_or_requests_to_other_origins() {
         "/do_task?seconds=0",
         "/chain",
         "/chaos",
+        "/synthetic",
         "/no-such-page",
     ] {
         let url = binary.url(path);

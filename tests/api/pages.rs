@@ -1,5 +1,5 @@
 //! The HTML pages as served: one navigation on every page, `/metrics` in it only when served,
-//! and what the task page tells.
+//! the routes the home page lists, and what the task page tells.
 
 use prom_metrics_app::{
     config::{Backend, Config},
@@ -9,11 +9,12 @@ use prom_metrics_app::{
 use crate::helpers::spawn_app_configured;
 
 /// Every page the navigation is on, the 404 page included.
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "/",
     "/index",
     "/view_metrics",
     "/chaos",
+    "/synthetic",
     "/chain",
     "/do_task?seconds=0",
     "/no-such-page",
@@ -99,6 +100,7 @@ async fn every_page_has_one_navigation_that_links_metrics_only_when_it_is_served
             ("/index", vec!["/".to_string()]),
             ("/view_metrics", vec!["/view_metrics".to_string()]),
             ("/chaos", vec!["/chaos".to_string()]),
+            ("/synthetic", vec![]),
             ("/chain", vec!["/chain".to_string()]),
             (
                 "/do_task?seconds=0",
@@ -126,4 +128,45 @@ async fn the_task_page_tells_how_to_ask_for_the_original_five_seconds() {
     );
     assert!(page.contains("<a href=\"/do_task\">"), "{page}");
     assert!(page.contains("<a href=\"/do_task?seconds=5\">"), "{page}");
+}
+
+#[tokio::test]
+async fn the_home_page_lists_every_route_a_user_can_call() {
+    let app = spawn_app_configured(Config::defaults(), http::counted_routes()).await;
+
+    let page = app.get("/").await.text().await.unwrap();
+    let list = page
+        .split("id=\"route-list\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .unwrap_or_else(|| panic!("no route list: {page}"));
+    let named: Vec<&str> = list
+        .split("<tr><td>")
+        .skip(1)
+        .map(|cell| cell.split("</td>").next().unwrap())
+        .collect();
+
+    for route in [
+        "/",
+        "/index",
+        "/do_task",
+        "/chain",
+        "/status/{code}",
+        "/chaos",
+        "/api/chaos",
+        "/panic",
+        "/synthetic",
+        "/api/synthetic",
+        "/view_metrics",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(
+            named
+                .iter()
+                .any(|cell| cell.contains(&format!(">{route}<")) || *cell == route),
+            "{route} is not in the home page's route list: {named:?}"
+        );
+    }
 }

@@ -30,11 +30,12 @@ const PHONE: Viewport = Viewport {
 
 /// The pages visited: a name for the screenshot, the path, and the link of the navigation that
 /// must be marked current (`None`: no link is).
-const PAGES: [(&str, &str, Option<&str>); 7] = [
+const PAGES: [(&str, &str, Option<&str>); 8] = [
     ("home", "/", Some("/")),
     ("index", "/index", Some("/")),
     ("view_metrics", "/view_metrics", Some("/view_metrics")),
     ("chaos", "/chaos", Some("/chaos")),
+    ("synthetic", "/synthetic", None),
     ("chain", "/chain", Some("/chain")),
     (
         "do_task",
