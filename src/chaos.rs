@@ -52,10 +52,13 @@ pub struct ChaosSettings {
     pub ready: bool,
     /// Whether `/healthz` answers 200; when false it answers 503.
     pub healthy: bool,
-    /// CPU cores kept busy, from 0 to 64, fractions allowed.
+    /// CPU cores kept busy, from 0 to 64, fractions allowed. JSON also takes it as `cpu_stress`,
+    /// the name of its variable `CHAOS_CPU_STRESS`.
+    #[serde(alias = "cpu_stress")]
     pub cpu_stress_cores: f64,
-    /// Bytes of memory held and touched; JSON takes a number or a string with a unit (`"64Mi"`).
-    #[serde(deserialize_with = "bytes")]
+    /// Bytes of memory held and touched; JSON takes a number or a string with a unit (`"64Mi"`),
+    /// also as `memory_stress`, the name of its variable `CHAOS_MEMORY_STRESS`.
+    #[serde(alias = "memory_stress", deserialize_with = "bytes")]
     pub memory_stress_bytes: u64,
     /// Whether `POST /panic` may end the process (`CHAOS_ALLOW_PANIC`): set at start, for the
     /// life of the process. Shown, never read from a request (see `http::chaos` for a `PUT`).

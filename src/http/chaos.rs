@@ -419,6 +419,24 @@ mod tests {
     }
 
     #[test]
+    fn the_stress_fields_are_also_taken_by_the_names_of_their_variables() {
+        let by_variable = from_json_(br#"{"cpu_stress": 1.5, "memory_stress": "2Ki"}"#).unwrap();
+        let both = from_json_(br#"{"cpu_stress": 1, "cpu_stress_cores": 2}"#).unwrap_err();
+
+        assert_eq!(
+            (
+                by_variable.cpu_stress_cores,
+                by_variable.memory_stress_bytes
+            ),
+            (1.5, 2048)
+        );
+        assert!(
+            both.contains("duplicate field `cpu_stress_cores`"),
+            "{both}"
+        );
+    }
+
+    #[test]
     fn the_form_names_a_bad_field_and_refuses_an_unknown_one() {
         let bad = form("error_rate=half").unwrap_err();
         let unknown = form("error_rat=0.5").unwrap_err();
