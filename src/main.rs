@@ -98,6 +98,17 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         logs_exporter = %config.logs_exporter(),
         "prom-metrics-app started"
     );
+    let synthetic = &config.synthetic;
+    if synthetic.synthetic_metrics > 0 {
+        tracing::info!(
+            families = synthetic.synthetic_metrics,
+            series_per_metric = synthetic.synthetic_series,
+            series = synthetic.synthetic_metrics * synthetic.synthetic_series,
+            r#type = synthetic.synthetic_type.name(),
+            churn = %humantime::format_duration(synthetic.synthetic_churn),
+            "synthetic series on: their counts are on /api/synthetic"
+        );
+    }
     // One line on stderr whatever the log destination, so a person (or a test) sees where it
     // listens; written at once, so no other output can split it.
     let line = format!(

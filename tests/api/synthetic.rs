@@ -521,3 +521,57 @@ async fn auth_scope_all_protects_the_synthetic_controls() {
         assert_eq!(allowed.status(), 200, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_variables_start_the_series_and_the_log_says_so() {
+    let binary = spawn_binary(&[
+        ("SYNTHETIC_METRICS", "2"),
+        ("SYNTHETIC_SERIES", "3"),
+        ("SYNTHETIC_TYPE", "counter"),
+        ("SYNTHETIC_CHURN", "1m"),
+    ]);
+    let client = reqwest::Client::new();
+
+    let doc = json(
+        client
+            .get(binary.url("/api/synthetic"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let scrape = client
+        .get(binary.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let said = eventually(Duration::from_secs(5), || async {
+        let stdout = binary.stdout();
+        stdout
+            .lines()
+            .find(|line| line.contains("synthetic series on"))
+            .map(str::to_string)
+    })
+    .await;
+
+    assert_eq!(
+        (
+            &doc["metrics"],
+            &doc["series_per_metric"],
+            &doc["type"],
+            &doc["churn"]
+        ),
+        (&json!(2), &json!(3), &json!("counter"), &json!("1m"))
+    );
+    assert_eq!(doc["truth"]["series"], 6);
+    assert_eq!(synthetic_samples(&scrape).len(), 6);
+    assert!(scrape.contains("synthetic_counter_1_total{series_id=\"2\",generation=\"0\"} "));
+    let said = said.expect("a log line tells the synthetic series are on");
+    assert!(
+        said.contains("series=6") || said.contains("\"series\":6"),
+        "{said}"
+    );
+}
