@@ -16,9 +16,9 @@
 #   --no-scrape    leave out the scrape benchmark of 10k, 100k and 1M synthetic series
 #                  (bench/scrape_synthetic.sh, which also runs alone)
 #
-# Needs wrk (Debian: apt-get install wrk) and curl, and hey for --load. Every server listens on 127.0.0.1 only (ports
-# 5199 and 5198, or BENCH_PORT and BENCH_SINK_PORT) and every load run is bounded in time.
-# Progress goes to stderr, the report to stdout.
+# Needs wrk (Debian: apt-get install wrk) and curl, and hey for --load. Every server listens on
+# 127.0.0.1 only (ports 5199 and 5198, or BENCH_PORT and BENCH_SINK_PORT) and every load run is
+# bounded in time. Progress goes to stderr, the report to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
@@ -41,8 +41,12 @@ while (($#)); do
     --cold-build) cold_build=1 && shift ;;
     --test-build) test_build=1 && shift ;;
     --no-scrape) scrape=0 && shift ;;
+    -h | --help)
+      sed -n '2,21p' "$0"
+      exit 0
+      ;;
     *)
-      sed -n '2,20p' "$0" >&2
+      sed -n '2,21p' "$0" >&2
       exit 2
       ;;
   esac
