@@ -6,6 +6,7 @@
 
 mod exposition;
 pub mod otel;
+mod own;
 mod process;
 pub mod prometheus;
 mod quantile;

@@ -19,12 +19,13 @@ use totals::{PROCESSING, SERVER_DURATION, Totals};
 use super::{
     BUCKETS, ClientRecord, Format, Forward, MetricsBackend, Outcome, RefusedRequests,
     RequestRecord, RouteMetrics, Snapshot,
+    own::{CHAOS_GAUGES, LOSS_COUNTERS},
 };
 use crate::{
     chaos::ChaosSettings,
     conventions::URL_SCHEME,
     synthetic::Synthetic,
-    telemetry::{LossTotals, Losses, MetricsTap},
+    telemetry::{Losses, MetricsTap},
 };
 
 /// The default of `EXPONENTIAL_HISTOGRAM_MAX_SIZE`, the SDK's.
@@ -87,135 +88,16 @@ pub struct OtelBackend {
     synthetic_export: Mutex<Option<synthetic::SyntheticExport>>,
 }
 
-/// The observable gauges of the chaos settings: name, unit, description, and how to read it.
-type ChaosGauge = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&ChaosSettings) -> f64,
-);
-
-const CHAOS_GAUGES: [ChaosGauge; 10] = [
-    (
-        "prom_metrics_app.chaos.error_ratio",
-        "1",
-        "Share of application requests answered with an injected failure (chaos settings)",
-        |s| s.error_rate,
-    ),
-    (
-        "prom_metrics_app.chaos.error_status_code",
-        "",
-        "Status of injected failures (chaos settings)",
-        |s| f64::from(s.error_status),
-    ),
-    (
-        "prom_metrics_app.chaos.latency",
-        "s",
-        "Latency added to delayed application requests (chaos settings)",
-        |s| s.latency_seconds,
-    ),
-    (
-        "prom_metrics_app.chaos.jitter",
-        "s",
-        "Largest random latency added on top of the fixed one (chaos settings)",
-        |s| s.jitter_seconds,
-    ),
-    (
-        "prom_metrics_app.chaos.latency_ratio",
-        "1",
-        "Share of application requests that are delayed (chaos settings)",
-        |s| s.latency_rate,
-    ),
-    (
-        "prom_metrics_app.chaos.ready",
-        "",
-        "1 while /readyz answers as usual, 0 while the chaos settings make it answer 503",
-        |s| f64::from(u8::from(s.ready)),
-    ),
-    (
-        "prom_metrics_app.chaos.healthy",
-        "",
-        "1 while /healthz answers as usual, 0 while the chaos settings make it answer 503",
-        |s| f64::from(u8::from(s.healthy)),
-    ),
-    (
-        "prom_metrics_app.chaos.cpu_stress_cores",
-        "{cpu}",
-        "CPU cores kept busy by the chaos settings",
-        |s| s.cpu_stress_cores,
-    ),
-    (
-        "prom_metrics_app.chaos.memory_stress",
-        "By",
-        "Memory held and touched by the chaos settings",
-        |s| s.memory_stress_bytes as f64,
-    ),
-    (
-        "prom_metrics_app.chaos.panic_allowed",
-        "",
-        "1 when POST /panic ends the process (CHAOS_ALLOW_PANIC), 0 when it is refused",
-        |s| f64::from(u8::from(s.panic_allowed)),
-    ),
-];
-
-/// The running totals of lost telemetry, as observable counters: name, unit, description, and how
-/// to read it. The same families as the Prometheus backend's `prom_metrics_app_*_total`.
-type LossCounter = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&LossTotals) -> u64,
-);
-
-const LOSS_COUNTERS: [LossCounter; 6] = [
-    (
-        "prom_metrics_app.telemetry.dropped_spans",
-        "{span}",
-        "Spans dropped because the export queue was full",
-        |t| t.dropped_spans,
-    ),
-    (
-        "prom_metrics_app.telemetry.failed_spans",
-        "{span}",
-        "Spans in exports that failed",
-        |t| t.failed_spans,
-    ),
-    (
-        "prom_metrics_app.telemetry.failed_metric_exports",
-        "{export}",
-        "Metric exports that failed",
-        |t| t.failed_metric_exports,
-    ),
-    (
-        "prom_metrics_app.telemetry.dropped_log_records",
-        "{log_record}",
-        "Log records dropped because the export queue was full",
-        |t| t.dropped_log_records,
-    ),
-    (
-        "prom_metrics_app.telemetry.failed_log_records",
-        "{log_record}",
-        "Log records in exports that failed",
-        |t| t.failed_log_records,
-    ),
-    (
-        "prom_metrics_app.log_lines.dropped",
-        "{line}",
-        "Log lines dropped because the reader of stdout or the log file was too slow",
-        |t| t.dropped_log_lines,
-    ),
-];
-
 /// The loss counters on `meter`, read from `losses` at each collection.
 fn loss_counters(meter: &Meter, losses: &Arc<Losses>) -> Vec<ObservableCounter<u64>> {
     LOSS_COUNTERS
         .iter()
-        .map(|&(name, unit, description, read)| {
-            let losses = losses.clone();
+        .map(|row| {
+            let (losses, read) = (losses.clone(), row.read);
             meter
-                .u64_observable_counter(name)
-                .with_unit(unit)
-                .with_description(description)
+                .u64_observable_counter(row.otel)
+                .with_unit(row.unit)
+                .with_description(row.description)
                 .with_callback(move |observer| observer.observe(read(&losses.totals()), &[]))
                 .build()
         })
@@ -281,16 +163,16 @@ impl OtelBackend {
         };
         backend.chaos_gauges = CHAOS_GAUGES
             .iter()
-            .map(|&(name, unit, description, read)| {
-                let chaos = backend.chaos.clone();
+            .map(|row| {
+                let (chaos, read) = (backend.chaos.clone(), row.read);
                 let builder = meter
-                    .f64_observable_gauge(name)
-                    .with_description(description)
+                    .f64_observable_gauge(row.otel)
+                    .with_description(row.description)
                     .with_callback(move |observer| {
                         let settings = *chaos.lock().unwrap_or_else(PoisonError::into_inner);
                         observer.observe(read(&settings), &[]);
                     });
-                match unit {
+                match row.unit {
                     "" => builder.build(),
                     unit => builder.with_unit(unit).build(),
                 }
@@ -462,6 +344,7 @@ mod tests {
     use super::*;
     use crate::config::{Backend, Config, Exporter, HistogramAggregation};
     use crate::metrics::conformance::{self, record};
+    use crate::telemetry::LossTotals;
     use crate::telemetry::Losses;
 
     /// A backend on a provider built as the app builds it with `OTEL_EXPORTER=none`. The provider

@@ -37,7 +37,9 @@ pub mod synthetic;
 
 use super::{
     BUCKETS, Chunks, ClientRecord, Format, MetricsBackend, Outcome, RefusedRequests, RequestRecord,
-    RouteMetrics, Snapshot, process,
+    RouteMetrics, Snapshot,
+    own::{CHAOS_GAUGES, LOSS_COUNTERS},
+    process,
 };
 use crate::conventions::METHODS;
 use dual::{DualFamily, DualHistogram};
@@ -79,50 +81,6 @@ pub struct PrometheusBackend {
     /// The synthetic series, served after the app's own.
     synthetic: OnceLock<Arc<Synthetic>>,
 }
-
-/// Names and help of the chaos settings' gauges.
-const CHAOS_GAUGES: [(&str, &str); 10] = [
-    (
-        "prom_metrics_app_chaos_error_ratio",
-        "Share of application requests answered with an injected failure (chaos settings)",
-    ),
-    (
-        "prom_metrics_app_chaos_error_status_code",
-        "Status of injected failures (chaos settings)",
-    ),
-    (
-        "prom_metrics_app_chaos_latency_seconds",
-        "Latency added to delayed application requests (chaos settings)",
-    ),
-    (
-        "prom_metrics_app_chaos_jitter_seconds",
-        "Largest random latency added on top of the fixed one (chaos settings)",
-    ),
-    (
-        "prom_metrics_app_chaos_latency_ratio",
-        "Share of application requests that are delayed (chaos settings)",
-    ),
-    (
-        "prom_metrics_app_chaos_ready",
-        "1 while /readyz answers as usual, 0 while the chaos settings make it answer 503",
-    ),
-    (
-        "prom_metrics_app_chaos_healthy",
-        "1 while /healthz answers as usual, 0 while the chaos settings make it answer 503",
-    ),
-    (
-        "prom_metrics_app_chaos_cpu_stress_cores",
-        "CPU cores kept busy by the chaos settings",
-    ),
-    (
-        "prom_metrics_app_chaos_memory_stress_bytes",
-        "Memory held and touched by the chaos settings",
-    ),
-    (
-        "prom_metrics_app_chaos_panic_allowed",
-        "1 when POST /panic ends the process (CHAOS_ALLOW_PANIC), 0 when it is refused",
-    ),
-];
 
 impl Default for PrometheusBackend {
     fn default() -> Self {
@@ -206,8 +164,8 @@ impl PrometheusBackend {
         );
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         let chaos: [Gauge<f64, AtomicU64>; CHAOS_GAUGES.len()] = Default::default();
-        for ((name, help), gauge) in CHAOS_GAUGES.iter().zip(&chaos) {
-            registry.register(*name, *help, gauge.clone());
+        for (row, gauge) in CHAOS_GAUGES.iter().zip(&chaos) {
+            registry.register(row.prometheus, row.description, gauge.clone());
         }
 
         Self {
@@ -268,42 +226,11 @@ struct LossCollector(Arc<Losses>);
 impl Collector for LossCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let totals = self.0.totals();
-        for (name, help, value) in [
-            (
-                "prom_metrics_app_telemetry_dropped_spans",
-                "Spans dropped because the export queue was full",
-                totals.dropped_spans,
-            ),
-            (
-                "prom_metrics_app_telemetry_failed_spans",
-                "Spans in exports that failed",
-                totals.failed_spans,
-            ),
-            (
-                "prom_metrics_app_telemetry_failed_metric_exports",
-                "Metric exports that failed",
-                totals.failed_metric_exports,
-            ),
-            (
-                "prom_metrics_app_telemetry_dropped_log_records",
-                "Log records dropped because the export queue was full",
-                totals.dropped_log_records,
-            ),
-            (
-                "prom_metrics_app_telemetry_failed_log_records",
-                "Log records in exports that failed",
-                totals.failed_log_records,
-            ),
-            (
-                "prom_metrics_app_log_lines_dropped",
-                "Log lines dropped because the reader of stdout or the log file was too slow",
-                totals.dropped_log_lines,
-            ),
-        ] {
-            let counter = ConstCounter::new(value);
+        for row in &LOSS_COUNTERS {
+            let counter = ConstCounter::new((row.read)(&totals));
             counter.encode(encoder.encode_descriptor(
-                name,
-                help,
+                row.prometheus,
+                row.description,
                 None,
                 counter.metric_type(),
             )?)?;
@@ -425,20 +352,8 @@ impl MetricsBackend for PrometheusBackend {
     }
 
     fn set_chaos(&self, settings: &ChaosSettings) {
-        let values = [
-            settings.error_rate,
-            f64::from(settings.error_status),
-            settings.latency_seconds,
-            settings.jitter_seconds,
-            settings.latency_rate,
-            f64::from(u8::from(settings.ready)),
-            f64::from(u8::from(settings.healthy)),
-            settings.cpu_stress_cores,
-            settings.memory_stress_bytes as f64,
-            f64::from(u8::from(settings.panic_allowed)),
-        ];
-        for (gauge, value) in self.chaos.iter().zip(values) {
-            gauge.set(value);
+        for (gauge, row) in self.chaos.iter().zip(&CHAOS_GAUGES) {
+            gauge.set((row.read)(settings));
         }
     }
 
