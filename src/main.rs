@@ -105,7 +105,7 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
             series_per_metric = synthetic.synthetic_series,
             series = synthetic.synthetic_metrics * synthetic.synthetic_series,
             r#type = synthetic.synthetic_type.name(),
-            churn = %humantime::format_duration(synthetic.synthetic_churn),
+            churn = %prom_metrics_app::config::synthetic::format_interval(synthetic.synthetic_churn),
             "synthetic series on: their counts are on /api/synthetic"
         );
     }

@@ -131,7 +131,7 @@ impl Settings {
                     field,
                     format!(
                         "must be \"0s\" (off) or a duration from 1s to 24h, such as \"10s\", not {:?}",
-                        humantime::format_duration(interval).to_string()
+                        crate::config::synthetic::format_interval(interval)
                     ),
                 );
             }
@@ -180,20 +180,33 @@ impl Settings {
     }
 }
 
-/// Durations as text: `"10s"`, `"1m 30s"`, `"0s"` (written by humantime); read as the
-/// `SYNTHETIC_*` variables are, so a number of seconds is text too (`"1.5"`).
+/// Durations as text, as Prometheus writes them: `"10s"`, `"1m30s"`, `"0s"`; read as the
+/// `SYNTHETIC_*` variables are, and a bare number as seconds (`10`, `"10"`).
 mod duration_text {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
+    use crate::config::synthetic::{format_interval, parse_interval};
+
     pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*value))
+        serializer.collect_str(&format_interval(*value))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        crate::config::synthetic::parse_interval(&text).map_err(serde::de::Error::custom)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Interval {
+            Seconds(f64),
+            Text(String),
+        }
+        let text = match Interval::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected a duration such as \"10s\", or a number of seconds")
+        })? {
+            Interval::Seconds(seconds) => seconds.to_string(),
+            Interval::Text(text) => text,
+        };
+        parse_interval(&text).map_err(serde::de::Error::custom)
     }
 }
 

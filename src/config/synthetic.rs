@@ -167,6 +167,14 @@ pub fn parse_interval(value: &str) -> Result<Duration, String> {
     }
 }
 
+/// A duration as Prometheus writes one, and as [`parse_interval`] reads it back: `10s`, `1m30s`,
+/// `0s`.
+pub fn format_interval(interval: Duration) -> String {
+    humantime::format_duration(interval)
+        .to_string()
+        .replace(' ', "")
+}
+
 /// A share above 0 and at most 1.
 pub fn parse_churn_ratio(value: &str) -> Result<f64, String> {
     match parse_ratio(value) {
@@ -188,6 +196,16 @@ mod tests {
                 parse_interval(bad).unwrap_err().contains("1s to 24h"),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn intervals_are_written_without_spaces_and_read_back() {
+        for (interval, text) in [(0, "0s"), (10, "10s"), (90, "1m30s"), (86_400, "1day")] {
+            let interval = Duration::from_secs(interval);
+
+            assert_eq!(format_interval(interval), text);
+            assert_eq!(parse_interval(text), Ok(interval));
         }
     }
 

@@ -16,7 +16,7 @@ use super::{
     state::AppState,
 };
 use crate::{
-    config::SyntheticType,
+    config::{SyntheticType, synthetic::format_interval},
     synthetic::{Run, Settings, Truth, Update},
 };
 
@@ -77,8 +77,8 @@ fn log_settings(settings: &Settings, message: &str) {
         series_per_metric = settings.series_per_metric,
         labels = settings.labels,
         r#type = %settings.kind,
-        value_interval = %humantime::format_duration(settings.value_interval),
-        churn = %humantime::format_duration(settings.churn),
+        value_interval = %format_interval(settings.value_interval),
+        churn = %format_interval(settings.churn),
         churn_ratio = settings.churn_ratio,
         series = settings.series(),
         "{message}"
@@ -117,8 +117,8 @@ impl SyntheticPage {
         let run = state.synthetic.run();
         Self {
             nav: Nav::new(None::<Page>, &state.about),
-            value_interval: humantime::format_duration(run.settings.value_interval).to_string(),
-            churn: humantime::format_duration(run.settings.churn).to_string(),
+            value_interval: format_interval(run.settings.value_interval),
+            churn: format_interval(run.settings.churn),
             truth: run.frame().truth(),
             settings: run.settings.clone(),
             types: [
@@ -263,6 +263,24 @@ mod tests {
                 churn_ratio: 0.5,
                 ..Settings::default()
             }
+        );
+    }
+
+    #[test]
+    fn json_durations_are_text_or_seconds_and_are_written_back_as_prometheus_does() {
+        let seconds = from_json(br#"{"churn": 90, "value_interval": "1m30s"}"#)
+            .unwrap()
+            .settings()
+            .unwrap();
+        let fraction = from_json(br#"{"churn": 0.5}"#).unwrap_err();
+        let written = serde_json::to_value(&seconds).unwrap();
+
+        assert_eq!(seconds.churn, std::time::Duration::from_secs(90));
+        assert_eq!(seconds.value_interval, std::time::Duration::from_secs(90));
+        assert!(fraction.starts_with("churn:"), "{fraction}");
+        assert_eq!(
+            (&written["churn"], &written["value_interval"]),
+            (&serde_json::json!("1m30s"), &serde_json::json!("1m30s"))
         );
     }
 
