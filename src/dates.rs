@@ -51,6 +51,20 @@ pub fn rfc3339_millis(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch(time)).to_string()
 }
 
+/// `seconds` since the Unix epoch as RFC 3339 in UTC, rounded to the millisecond, as JavaScript's
+/// `toISOString` writes it.
+pub fn rfc3339_millis_of_seconds(seconds: f64) -> String {
+    let millis = (seconds * 1000.0).round().max(0.0) as u64;
+    rfc3339_millis(UNIX_EPOCH + Duration::from_millis(millis))
+}
+
+/// `time` in seconds since the Unix epoch; 0 before it.
+pub fn unix_seconds(time: SystemTime) -> f64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
 /// The time since the Unix epoch, kept within what RFC 3339 can write (years 1970 to 9999 here).
 fn since_epoch(time: SystemTime) -> Duration {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -60,6 +74,16 @@ fn since_epoch(time: SystemTime) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_written_as_javascript_writes_them() {
+        assert_eq!(rfc3339_millis_of_seconds(0.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis_of_seconds(1_764_093_180.25),
+            "2025-11-25T17:53:00.250Z"
+        );
+        assert_eq!(unix_seconds(UNIX_EPOCH + Duration::from_millis(1_500)), 1.5);
+    }
 
     fn micros(seconds: u64, micros: u64) -> String {
         let time = UNIX_EPOCH + Duration::from_secs(seconds) + Duration::from_micros(micros);

@@ -17,6 +17,9 @@ pub mod chain;
 pub mod chaos;
 mod error;
 pub mod headers;
+mod metrics_json;
+mod metrics_page;
+pub mod metrics_view;
 mod nav;
 mod pages;
 pub mod panic;
@@ -27,7 +30,6 @@ mod state;
 mod status;
 pub mod synthetic;
 mod unanswered;
-pub mod view_metrics;
 
 use std::ops::RangeInclusive;
 
@@ -93,7 +95,7 @@ fn uncounted_routes() -> Vec<Route> {
     vec![
         (
             "/view_metrics",
-            get(view_metrics::get_view_metrics).post(view_metrics::get_view_metrics),
+            get(metrics_view::get_view_metrics).post(metrics_view::get_view_metrics),
         ),
         ("/metrics", get(scrape::get_metrics)),
         ("/healthz", get(probes::get_healthz)),

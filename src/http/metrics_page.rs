@@ -1,33 +1,19 @@
-//! `/view_metrics`: the backend's current values as an HTML page (an inline SVG bar chart and
-//! tables, refreshed in place by `/static/view_metrics.js`) or as a versioned JSON snapshot
-//! (`Accept: application/json` or `?format=json`). Neither form counts anything.
+//! The HTML page of `/view_metrics`: summary cards, the bar chart as inline SVG, the tables, the
+//! faults in force.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use askama::Template;
-use axum::{
-    Json,
-    extract::{RawQuery, State},
-    http::{HeaderMap, header},
-    response::{IntoResponse, Response},
-};
-use serde::Serialize;
 
 use super::{
     about::About,
-    error::AppError,
     nav::{Nav, Page},
-    state::AppState,
 };
 use crate::chaos::ChaosSettings;
+use crate::dates::{rfc3339_millis_of_seconds, unix_seconds};
 use crate::metrics::{
-    Bucket, NativeHistogram, Process, Series, Snapshot, histogram_quantile,
-    native_histogram_quantile,
+    NativeHistogram, Process, Series, Snapshot, histogram_quantile, native_histogram_quantile,
 };
-
-/// The version of the JSON snapshot's shape (`docs/view_metrics.schema.json`); raised on any
-/// change that could break a reader.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// Height of the chart's plot area and the y of its baseline, in pixels; the script uses the
 /// same numbers, read from the `<svg>` element's data attributes.
@@ -39,279 +25,6 @@ const BAR_FILL: f64 = 0.7;
 
 /// Shown instead of a time before the SDK's first collection; the script writes the same.
 const NOT_COLLECTED: &str = "none yet";
-
-/// `/view_metrics`: JSON when asked for (`?format=json`, or an `Accept` preferring
-/// `application/json`), the page otherwise.
-pub async fn get_view_metrics(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let json = wants_json(query.as_deref(), accept)?;
-    let snapshot = state.backend.snapshot();
-    let chaos = state.chaos.settings();
-    let now = SystemTime::now();
-    let headers = [
-        (header::VARY, "Accept"),
-        (header::CACHE_CONTROL, "no-store"),
-    ];
-    if json {
-        let body = SnapshotJson::new(&snapshot, &state.about, now).with_chaos(chaos);
-        return Ok((headers, Json(body)).into_response());
-    }
-    let mut page = MetricsPage::new(&snapshot, &state.about, now);
-    page.faults = fault_rows(&chaos);
-    let html = page
-        .render()
-        .map_err(|err| AppError::Internal(format!("rendering /view_metrics: {err}")))?;
-    Ok((headers, axum::response::Html(html)).into_response())
-}
-
-/// Whether to answer JSON: `format=json` or `format=html` decide; without it, JSON when
-/// `application/json` has a positive quality at least that of `text/html` (the earlier wins a
-/// tie). A browser's `Accept` never names `application/json`, so it gets the page.
-fn wants_json(query: Option<&str>, accept: Option<&str>) -> Result<bool, AppError> {
-    let format = query
-        .into_iter()
-        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
-        .find_map(|(key, value)| (key == "format").then_some(value));
-    match format.as_deref() {
-        Some("json") => return Ok(true),
-        Some("html") => return Ok(false),
-        Some(other) => {
-            return Err(AppError::BadRequest(format!(
-                "format must be json or html, got '{}'",
-                other.chars().take(32).collect::<String>()
-            )));
-        }
-        None => {}
-    }
-    let mut json = None;
-    let mut html = None;
-    for (index, (media, quality)) in crate::accept::media_ranges(accept.unwrap_or("")).enumerate() {
-        match media.as_str() {
-            "application/json" => json = json.or(Some((quality, index))),
-            "text/html" => html = html.or(Some((quality, index))),
-            _ => {}
-        }
-    }
-    Ok(match (json, html) {
-        (Some((q, _)), None) => q > 0.0,
-        (Some((jq, ji)), Some((hq, hi))) => jq > 0.0 && (jq > hq || (jq == hq && ji < hi)),
-        (None, _) => false,
-    })
-}
-
-/// RFC 3339 in UTC with milliseconds, as JavaScript's `toISOString` writes it.
-fn iso(seconds: f64) -> String {
-    let millis = (seconds * 1000.0).round().max(0.0) as u64;
-    crate::dates::rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(millis))
-}
-
-fn unix_seconds(time: SystemTime) -> f64 {
-    time.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-}
-
-/// The JSON snapshot; its shape is `docs/view_metrics.schema.json`.
-#[derive(Debug, Serialize)]
-pub struct SnapshotJson<'a> {
-    schema_version: u32,
-    timestamp: String,
-    collected_at: Option<String>,
-    backend: &'a str,
-    counters: Counters,
-    request_processing_seconds: HistogramJson,
-    quantiles: Quantiles,
-    http_server_request_duration_seconds: Vec<SeriesJson<'a>>,
-    process: Option<ProcessJson>,
-    config: &'a About,
-    /// The chaos settings in force, as `/api/chaos` shows them; `null` where none were given (an
-    /// addition to schema version 1: readers that do not know it ignore it).
-    chaos: Option<ChaosSettings>,
-}
-
-#[derive(Debug, Serialize)]
-struct Counters {
-    http_requests_total: u64,
-    http_successful_request_total: u64,
-    http_error_4xx_total: u64,
-    http_error_5xx_total: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct BucketJson {
-    le: String,
-    count: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct HistogramJson {
-    buckets: Vec<BucketJson>,
-    count: u64,
-    sum: f64,
-    /// The same histogram as a native one; `null` where it is none (an addition to schema
-    /// version 1: readers that do not know it ignore it).
-    native: Option<NativeJson>,
-}
-
-/// A native histogram: its schema, zero bucket, populated buckets and quantiles.
-#[derive(Debug, Serialize)]
-struct NativeJson {
-    schema: i8,
-    zero_threshold: f64,
-    zero_count: u64,
-    count: u64,
-    sum: f64,
-    buckets: Vec<NativeBucketJson>,
-    quantiles: Quantiles,
-}
-
-#[derive(Debug, Serialize)]
-struct NativeBucketJson {
-    lower: f64,
-    upper: f64,
-    count: u64,
-}
-
-impl NativeJson {
-    fn of(native: &NativeHistogram) -> Self {
-        Self {
-            schema: native.schema,
-            zero_threshold: native.zero_threshold,
-            zero_count: native.zero_count,
-            count: native.count,
-            sum: native.sum,
-            buckets: native
-                .buckets
-                .iter()
-                .map(|b| NativeBucketJson {
-                    lower: b.lower,
-                    upper: b.upper,
-                    count: b.count,
-                })
-                .collect(),
-            quantiles: Quantiles::native(native),
-        }
-    }
-}
-
-/// Estimated as PromQL's `histogram_quantile` would; `null` without observations.
-#[derive(Debug, Serialize)]
-struct Quantiles {
-    p50: Option<f64>,
-    p90: Option<f64>,
-    p99: Option<f64>,
-}
-
-impl Quantiles {
-    fn of(buckets: &[Bucket]) -> Self {
-        Self {
-            p50: histogram_quantile(0.5, buckets),
-            p90: histogram_quantile(0.9, buckets),
-            p99: histogram_quantile(0.99, buckets),
-        }
-    }
-
-    fn native(native: &NativeHistogram) -> Self {
-        Self {
-            p50: native_histogram_quantile(0.5, native),
-            p90: native_histogram_quantile(0.9, native),
-            p99: native_histogram_quantile(0.99, native),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct SeriesJson<'a> {
-    http_route: &'a str,
-    http_request_method: &'a str,
-    http_response_status_code: u16,
-    url_scheme: &'a str,
-    error_type: Option<&'a str>,
-    count: u64,
-    sum: f64,
-    buckets: Vec<BucketJson>,
-    quantiles: Quantiles,
-    native: Option<NativeJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct ProcessJson {
-    cpu_seconds_total: f64,
-    resident_memory_bytes: f64,
-    open_fds: f64,
-    start_time_seconds: f64,
-}
-
-fn buckets_json(buckets: &[Bucket]) -> Vec<BucketJson> {
-    buckets
-        .iter()
-        .map(|b| BucketJson {
-            le: b.label(),
-            count: b.count,
-        })
-        .collect()
-}
-
-impl<'a> SnapshotJson<'a> {
-    /// The snapshot `s` taken at `now`, with the configuration `about`.
-    pub fn new(s: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
-        Self {
-            schema_version: SCHEMA_VERSION,
-            timestamp: iso(unix_seconds(now)),
-            collected_at: s.collected_at.map(|at| iso(unix_seconds(at))),
-            backend: &about.backend,
-            counters: Counters {
-                http_requests_total: s.requests,
-                http_successful_request_total: s.successful,
-                http_error_4xx_total: s.error_4xx,
-                http_error_5xx_total: s.error_5xx,
-            },
-            request_processing_seconds: HistogramJson {
-                buckets: buckets_json(&s.buckets),
-                count: s.count,
-                sum: s.sum,
-                native: s.native.as_ref().map(NativeJson::of),
-            },
-            quantiles: Quantiles::of(&s.buckets),
-            http_server_request_duration_seconds: s
-                .series
-                .iter()
-                .map(|series| SeriesJson {
-                    http_route: &series.route,
-                    http_request_method: &series.method,
-                    http_response_status_code: series.status,
-                    url_scheme: &series.url_scheme,
-                    error_type: series.error_type.as_deref(),
-                    count: series.count,
-                    sum: series.sum,
-                    buckets: buckets_json(&series.buckets),
-                    quantiles: Quantiles::of(&series.buckets),
-                    native: series.native.as_ref().map(NativeJson::of),
-                })
-                .collect(),
-            process: s.process.map(|p| ProcessJson {
-                cpu_seconds_total: p.cpu_seconds,
-                resident_memory_bytes: p.resident_memory_bytes,
-                open_fds: p.open_fds,
-                start_time_seconds: p.start_time_seconds,
-            }),
-            config: about,
-            chaos: None,
-        }
-    }
-
-    /// The same, with the chaos settings in force.
-    pub fn with_chaos(self, chaos: ChaosSettings) -> Self {
-        Self {
-            chaos: Some(chaos),
-            ..self
-        }
-    }
-}
 
 /// A quantile as the page writes it; the script formats the same way (`toFixed(4)`).
 fn seconds(value: Option<f64>) -> String {
@@ -407,7 +120,7 @@ struct ProcessRow {
 
 #[derive(Template)]
 #[template(path = "view_metrics.html")]
-struct MetricsPage<'a> {
+pub struct MetricsPage<'a> {
     nav: Nav,
     about: &'a About,
     snapshot: &'a Snapshot,
@@ -519,7 +232,13 @@ fn fault_rows(chaos: &ChaosSettings) -> Vec<FaultRow> {
 }
 
 impl<'a> MetricsPage<'a> {
-    fn new(snapshot: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
+    /// The page, with the faults of `chaos` in force.
+    pub fn with_faults(mut self, chaos: &ChaosSettings) -> Self {
+        self.faults = fault_rows(chaos);
+        self
+    }
+
+    pub fn new(snapshot: &'a Snapshot, about: &'a About, now: SystemTime) -> Self {
         let own: Vec<u64> = snapshot
             .buckets
             .iter()
@@ -550,12 +269,14 @@ impl<'a> MetricsPage<'a> {
                 }
             })
             .collect::<Vec<_>>();
-        let collected_at = snapshot.collected_at.map(|at| iso(unix_seconds(at)));
+        let collected_at = snapshot
+            .collected_at
+            .map(|at| rfc3339_millis_of_seconds(unix_seconds(at)));
         let (ratio, error_state) = errors(snapshot);
         Self {
             nav: Nav::new(Some(Page::ViewMetrics), about),
             about,
-            read_at: iso(unix_seconds(snapshot.collected_at.unwrap_or(now))),
+            read_at: rfc3339_millis_of_seconds(unix_seconds(snapshot.collected_at.unwrap_or(now))),
             error_ratio: ratio.map_or_else(|| "n/a".to_string(), |r| format!("{:.1}%", r * 100.0)),
             error_state,
             snapshot,
@@ -654,41 +375,16 @@ fn process_row(process: &Process) -> ProcessRow {
         cpu_seconds: format!("{:.2}", process.cpu_seconds),
         resident_mib: format!("{:.1}", process.resident_memory_bytes / (1024.0 * 1024.0)),
         open_fds: process.open_fds as u64,
-        start_time: iso(process.start_time_seconds),
+        start_time: rfc3339_millis_of_seconds(process.start_time_seconds),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
-
-    #[test]
-    fn the_format_parameter_decides_and_rejects_other_values() {
-        assert!(wants_json(Some("format=json"), Some("text/html")).unwrap());
-        assert!(!wants_json(Some("format=html"), Some("application/json")).unwrap());
-        let err = wants_json(Some("format=xml"), None).unwrap_err();
-        assert!(err.to_string().contains("json or html"));
-    }
-
-    #[test]
-    fn accept_picks_json_only_when_preferred() {
-        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
-        assert!(wants_json(None, Some("application/json")).unwrap());
-        assert!(wants_json(None, Some("application/json, text/html;q=0.5")).unwrap());
-        assert!(wants_json(None, Some("application/json, text/html")).unwrap());
-        assert!(!wants_json(None, Some("text/html, application/json")).unwrap());
-        assert!(!wants_json(None, Some("application/json;q=0")).unwrap());
-        assert!(!wants_json(None, Some(browser)).unwrap());
-        assert!(!wants_json(None, Some("*/*")).unwrap());
-        assert!(!wants_json(None, None).unwrap());
-    }
-
-    #[test]
-    fn times_are_written_as_javascript_writes_them() {
-        assert_eq!(iso(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso(1_764_093_180.25), "2025-11-25T17:53:00.250Z");
-    }
+    use crate::metrics::Snapshot;
 
     #[test]
     fn the_page_says_when_the_values_were_collected_and_if_not_yet() {
