@@ -137,9 +137,6 @@ impl Target {
 
     /// A new connection, driven by a task of its own until both sides are done with it.
     async fn connect(&self) -> Result<Connection, TransportError> {
-        let connect = |err: &(dyn std::error::Error + 'static)| {
-            failure(ErrorKind::Connect, crate::errors::root_cause(err))
-        };
         let mut last = None;
         let mut stream = None;
         for address in &self.addresses {
@@ -153,7 +150,7 @@ impl Target {
         }
         let Some(stream) = stream else {
             return Err(match last {
-                Some(err) => connect(&err),
+                Some(err) => not_connected(&err),
                 None => failure(ErrorKind::Connect, "the host has no address".into()),
             });
         };
@@ -165,7 +162,7 @@ impl Target {
                 let stream = tls
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|err| connect(&err))?;
+                    .map_err(|err| not_connected(&err))?;
                 handshake(stream).await
             }
         }
@@ -179,7 +176,7 @@ where
 {
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|err| failure(ErrorKind::Connect, crate::errors::root_cause(&err)))?;
+        .map_err(|err| not_connected(&err))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -188,6 +185,10 @@ where
 
 fn failure(kind: ErrorKind, cause: String) -> TransportError {
     TransportError { kind, cause }
+}
+
+fn not_connected(err: &(dyn std::error::Error + 'static)) -> TransportError {
+    failure(ErrorKind::Connect, crate::errors::root_cause(err))
 }
 
 fn other(err: &hyper::Error) -> TransportError {
