@@ -98,16 +98,9 @@ async fn serve(config: Config, ignored: Vec<String>) -> anyhow::Result<()> {
         logs_exporter = %config.logs_exporter(),
         "prom-metrics-app started"
     );
-    let synthetic = &config.synthetic;
-    if synthetic.synthetic_metrics > 0 {
-        tracing::info!(
-            families = synthetic.synthetic_metrics,
-            series_per_metric = synthetic.synthetic_series,
-            series = synthetic.synthetic_metrics * synthetic.synthetic_series,
-            r#type = synthetic.synthetic_type.name(),
-            churn = %prom_metrics_app::config::synthetic::format_interval(synthetic.synthetic_churn),
-            "synthetic series on: their counts are on /api/synthetic"
-        );
+    let synthetic = prom_metrics_app::synthetic::Settings::from_config(&config);
+    if synthetic.metrics > 0 {
+        synthetic.log("synthetic series on: their counts are on /api/synthetic");
     }
     // One line on stderr whatever the log destination, so a person (or a test) sees where it
     // listens; written at once, so no other output can split it.

@@ -158,6 +158,21 @@ impl Settings {
         Ok(self)
     }
 
+    /// Logs these settings and the series they make, with `message`.
+    pub fn log(&self, message: &str) {
+        tracing::info!(
+            metrics = self.metrics,
+            series_per_metric = self.series_per_metric,
+            labels = self.labels,
+            r#type = %self.kind,
+            value_interval = %crate::config::synthetic::format_interval(self.value_interval),
+            churn = %crate::config::synthetic::format_interval(self.churn),
+            churn_ratio = self.churn_ratio,
+            series = self.series(),
+            "{message}"
+        );
+    }
+
     /// Series exposed by every scrape: each family's.
     pub fn series(&self) -> u64 {
         self.metrics * self.series_per_metric

@@ -60,29 +60,15 @@ pub async fn put_synthetic(
         .synthetic
         .replace(settings)
         .map_err(|err| invalid(err.to_string()))?;
-    log_settings(&run.settings, "synthetic settings replaced");
+    run.settings.log("synthetic settings replaced");
     Ok(Json(Document::of(&run)))
 }
 
 /// `DELETE /api/synthetic`: back to the settings the app started with, in a new run.
 pub async fn delete_synthetic(State(state): State<AppState>) -> Json<Document> {
     let run = state.synthetic.reset();
-    log_settings(&run.settings, "synthetic settings reset");
+    run.settings.log("synthetic settings reset");
     Json(Document::of(&run))
-}
-
-fn log_settings(settings: &Settings, message: &str) {
-    tracing::info!(
-        metrics = settings.metrics,
-        series_per_metric = settings.series_per_metric,
-        labels = settings.labels,
-        r#type = %settings.kind,
-        value_interval = %format_interval(settings.value_interval),
-        churn = %format_interval(settings.churn),
-        churn_ratio = settings.churn_ratio,
-        series = settings.series(),
-        "{message}"
-    );
 }
 
 /// Reads a JSON object of settings; the error names the field at fault.
@@ -157,7 +143,8 @@ pub async fn post_synthetic_page(
     };
     let (status, page) = match result {
         Ok(run) => {
-            log_settings(&run.settings, "synthetic settings replaced from the form");
+            run.settings
+                .log("synthetic settings replaced from the form");
             (
                 StatusCode::OK,
                 SyntheticPage::new(&state, Some("Settings applied.".to_string()), None),
